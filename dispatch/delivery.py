@@ -1,0 +1,211 @@
+"""Calling one snapshot of receivers: the order, concurrency and errors of a send.
+
+Receivers start in connection order inside the caller's task. A coroutine
+receiver is stepped by hand, in its own copy of the caller's context, and costs
+no Task as long as it finishes without suspending. The first one that suspends
+keeps running in the caller's task; every coroutine receiver after it gets a
+Task of its own (started eagerly where Python allows), so that receivers
+waiting on I/O overlap. Nothing outlives the send: errors are raised only after
+every receiver has finished, and a cancelled caller cancels and awaits them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import types
+from contextvars import Context, copy_context
+from typing import Any, Awaitable, Callable, Generator, Tuple
+
+logger = logging.getLogger("dispatch")
+
+Entry = Tuple[Any, bool, bool, bool]
+"""(receiver or weak reference to it, is weak, is async, gets ``signal=``)."""
+
+Result = Tuple[Callable[..., Any], Any]
+
+
+
+class _Resume:
+    """Finishes a coroutine that suspended on its first step, in the awaiting task.
+
+    Each later step runs inside the receiver's own context, exactly as a Task
+    would run it, but ``asyncio.current_task()`` stays the caller's for the
+    receiver's whole run.
+    """
+
+    __slots__ = ("_context", "_coro", "_yielded")
+
+    def __init__(self, coro: Any, context: Context, yielded: Any) -> None:
+        self._coro = coro
+        self._context = context
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, run, yielded = self._coro, self._context.run, self._yielded
+        while True:
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as thrown:
+                try:
+                    yielded = run(coro.throw, thrown)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = run(coro.send, sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _awaiting(awaitable: Awaitable[Any]) -> Any:
+    """Makes a coroutine of any other awaitable a receiver returned."""
+    return await awaitable
+
+
+def _start_task(coro: Any, context: Context) -> asyncio.Task[Any]:
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
+    if sys.version_info >= (3, 11):
+        return loop.create_task(coro, context=context)
+    return context.run(loop.create_task, coro)
+
+
+async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
+    """Waits for every task; if cancelled meanwhile, cancels and awaits them all."""
+    try:
+        await asyncio.wait(tasks)
+    except asyncio.CancelledError:
+        await _cancel_all(tasks)
+        raise
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    while not all(task.done() for task in tasks):
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+
+
+def _log_failure(signal: object, receiver: object, error: BaseException) -> None:
+    logger.error(
+        "Error calling %r in signal %r",
+        receiver,
+        signal,
+        exc_info=(type(error), error, error.__traceback__),
+    )
+
+
+async def deliver(
+    signal: object,
+    entries: tuple[Entry, ...],
+    sender: object,
+    named: dict[str, Any],
+    robust: bool,
+) -> list[Result]:
+    """Calls ``entries`` for one send and returns ``(receiver, result)`` pairs in order.
+
+    With ``robust`` an ``Exception`` becomes the receiver's result (and is
+    logged); otherwise the first error in connection order is raised once all
+    receivers have finished.
+    """
+    results: list[Any] = []
+    failures: list[tuple[int, BaseException]] | None = None
+    suspended: tuple[int, Callable[..., Any], Any, Context, Any] | None = None
+    tasks: list[tuple[int, Callable[..., Any], asyncio.Task[Any]]] | None = None
+    with_signal: dict[str, Any] | None = None
+    if "signal" in named:
+        raise TypeError(f"send() to {signal!r} got a payload named 'signal'")
+    plain = dict(named)
+    plain["sender"] = sender
+
+    for target, weak, is_async, wants_signal in entries:
+        receiver = target() if weak else target
+        if receiver is None:
+            continue
+        if wants_signal:
+            if with_signal is None:
+                with_signal = {"signal": signal, **plain}
+            kwargs = with_signal
+        else:
+            kwargs = plain
+        index = len(results)
+        try:
+            value = receiver(**kwargs)
+            if is_async:
+                if type(value) is not types.CoroutineType:
+                    value = _awaiting(value)
+                context = copy_context()
+                if suspended is None:
+                    try:
+                        yielded = context.run(value.send, None)
+                    except StopIteration as stop:
+                        results.append((receiver, stop.value))
+                        continue
+                    suspended = (index, receiver, value, context, yielded)
+                else:
+                    if tasks is None:
+                        tasks = []
+                    tasks.append((index, receiver, _start_task(value, context)))
+                results.append(None)
+                continue
+        except BaseException as error:
+            if robust and isinstance(error, Exception):
+                _log_failure(signal, receiver, error)
+                value = error
+            else:
+                if failures is None:
+                    failures = []
+                failures.append((index, error))
+                value = None
+        results.append((receiver, value))
+
+    if suspended is not None:
+        index, receiver, coro, context, yielded = suspended
+        try:
+            value = await _Resume(coro, context, yielded)
+        except asyncio.CancelledError:
+            if tasks:
+                await _cancel_all([task for _, _, task in tasks])
+            raise
+        except BaseException as error:
+            if robust and isinstance(error, Exception):
+                _log_failure(signal, receiver, error)
+                value = error
+            else:
+                if failures is None:
+                    failures = []
+                failures.append((index, error))
+                value = None
+        results[index] = (receiver, value)
+
+    if tasks:
+        running = [task for _, _, task in tasks if not task.done()]
+        if running:
+            await _settle(running)
+        for index, receiver, task in tasks:
+            outcome = asyncio.CancelledError() if task.cancelled() else task.exception()
+            if outcome is None:
+                results[index] = (receiver, task.result())
+                continue
+            if robust and isinstance(outcome, Exception):
+                _log_failure(signal, receiver, outcome)
+                results[index] = (receiver, outcome)
+                continue
+            if failures is None:
+                failures = []
+            failures.append((index, outcome))
+            results[index] = (receiver, None)
+
+    if failures:
+        raise min(failures, key=lambda failure: failure[0])[1]
+    return results
