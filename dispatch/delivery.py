@@ -19,12 +19,13 @@ from contextvars import Context, copy_context
 from typing import Any, Awaitable, Callable, Generator, Tuple
 
 logger = logging.getLogger("dispatch")
+_CoroutineType = types.CoroutineType
+_coroutine_send = types.CoroutineType.send
 
 Entry = Tuple[Any, bool, bool, bool]
 """(receiver or weak reference to it, is weak, is async, gets ``signal=``)."""
 
 Result = Tuple[Callable[..., Any], Any]
-
 
 
 class _Resume:
@@ -78,6 +79,8 @@ def _start_task(coro: Any, context: Context) -> asyncio.Task[Any]:
 
 async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
     """Waits for every task; if cancelled meanwhile, cancels and awaits them all."""
+    if not tasks:
+        return
     try:
         await asyncio.wait(tasks)
     except asyncio.CancelledError:
@@ -86,6 +89,7 @@ async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
 
 
 async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancels the tasks and waits, however often cancelled, until all are done."""
     for task in tasks:
         task.cancel()
     while not all(task.done() for task in tasks):
@@ -94,15 +98,6 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
-
-
-def _log_failure(signal: object, receiver: object, error: BaseException) -> None:
-    logger.error(
-        "Error calling %r in signal %r",
-        receiver,
-        signal,
-        exc_info=(type(error), error, error.__traceback__),
-    )
 
 
 async def deliver(
@@ -118,55 +113,53 @@ async def deliver(
     logged); otherwise the first error in connection order is raised once all
     receivers have finished.
     """
-    results: list[Any] = []
-    failures: list[tuple[int, BaseException]] | None = None
-    suspended: tuple[int, Callable[..., Any], Any, Context, Any] | None = None
-    tasks: list[tuple[int, Callable[..., Any], asyncio.Task[Any]]] | None = None
-    with_signal: dict[str, Any] | None = None
+    if not entries:
+        return []
     if "signal" in named:
         raise TypeError(f"send() to {signal!r} got a payload named 'signal'")
-    plain = dict(named)
-    plain["sender"] = sender
+    with_signal: dict[str, Any] | None = None
+    without_signal: dict[str, Any] | None = None
+    coroutine_type = _CoroutineType
+    results: list[Any] = []
+    failures: list[tuple[int, BaseException]] = []
+    suspended: tuple[int, Callable[..., Any], Any, Context, Any] | None = None
+    tasks: list[tuple[int, Callable[..., Any], asyncio.Task[Any]]] = []
 
     for target, weak, is_async, wants_signal in entries:
-        receiver = target() if weak else target
-        if receiver is None:
-            continue
+        if weak:
+            receiver = target()
+            if receiver is None:
+                continue
+        else:
+            receiver = target
         if wants_signal:
             if with_signal is None:
-                with_signal = {"signal": signal, **plain}
+                with_signal = {"signal": signal, "sender": sender, **named}
             kwargs = with_signal
         else:
-            kwargs = plain
-        index = len(results)
+            if without_signal is None:
+                without_signal = {"sender": sender, **named}
+            kwargs = without_signal
         try:
             value = receiver(**kwargs)
             if is_async:
-                if type(value) is not types.CoroutineType:
+                if type(value) is not coroutine_type:
                     value = _awaiting(value)
                 context = copy_context()
                 if suspended is None:
                     try:
-                        yielded = context.run(value.send, None)
+                        yielded = context.run(_coroutine_send, value, None)
                     except StopIteration as stop:
                         results.append((receiver, stop.value))
                         continue
-                    suspended = (index, receiver, value, context, yielded)
+                    suspended = (len(results), receiver, value, context, yielded)
                 else:
-                    if tasks is None:
-                        tasks = []
-                    tasks.append((index, receiver, _start_task(value, context)))
+                    task = _start_task(value, context)
+                    tasks.append((len(results), receiver, task))
                 results.append(None)
                 continue
         except BaseException as error:
-            if robust and isinstance(error, Exception):
-                _log_failure(signal, receiver, error)
-                value = error
-            else:
-                if failures is None:
-                    failures = []
-                failures.append((index, error))
-                value = None
+            value = _failed(signal, receiver, error, robust, len(results), failures)
         results.append((receiver, value))
 
     if suspended is not None:
@@ -174,38 +167,46 @@ async def deliver(
         try:
             value = await _Resume(coro, context, yielded)
         except asyncio.CancelledError:
-            if tasks:
-                await _cancel_all([task for _, _, task in tasks])
+            await _cancel_all([task for _, _, task in tasks])
             raise
         except BaseException as error:
-            if robust and isinstance(error, Exception):
-                _log_failure(signal, receiver, error)
-                value = error
-            else:
-                if failures is None:
-                    failures = []
-                failures.append((index, error))
-                value = None
+            value = _failed(signal, receiver, error, robust, index, failures)
         results[index] = (receiver, value)
 
     if tasks:
-        running = [task for _, _, task in tasks if not task.done()]
-        if running:
-            await _settle(running)
+        await _settle([task for _, _, task in tasks if not task.done()])
         for index, receiver, task in tasks:
-            outcome = asyncio.CancelledError() if task.cancelled() else task.exception()
+            if task.cancelled():
+                outcome: BaseException | None = asyncio.CancelledError()
+            else:
+                outcome = task.exception()
             if outcome is None:
-                results[index] = (receiver, task.result())
-                continue
-            if robust and isinstance(outcome, Exception):
-                _log_failure(signal, receiver, outcome)
-                results[index] = (receiver, outcome)
-                continue
-            if failures is None:
-                failures = []
-            failures.append((index, outcome))
-            results[index] = (receiver, None)
+                value = task.result()
+            else:
+                value = _failed(signal, receiver, outcome, robust, index, failures)
+            results[index] = (receiver, value)
 
     if failures:
         raise min(failures, key=lambda failure: failure[0])[1]
     return results
+
+
+def _failed(
+    signal: object,
+    receiver: object,
+    error: BaseException,
+    robust: bool,
+    index: int,
+    failures: list[tuple[int, BaseException]],
+) -> Any:
+    """What a failed receiver's result is: the error when robust, else recorded."""
+    if robust and isinstance(error, Exception):
+        logger.error(
+            "Error calling %r in signal %r",
+            receiver,
+            signal,
+            exc_info=(type(error), error, error.__traceback__),
+        )
+        return error
+    failures.append((index, error))
+    return None
