@@ -26,6 +26,9 @@ Entry = Tuple[Any, bool, bool, bool]
 """(receiver or weak reference to it, is weak, is async, gets ``signal=``)."""
 
 Result = Tuple[Callable[..., Any], Any]
+_Suspended = Tuple[int, Callable[..., Any], Any, Context, Any]
+"""(result index, receiver, its coroutine, its context, its first yielded value)."""
+_Started = Tuple[int, Callable[..., Any], "asyncio.Task[Any]"]
 
 
 class _Resume:
@@ -113,8 +116,6 @@ async def deliver(
     logged); otherwise the first error in connection order is raised once all
     receivers have finished.
     """
-    if not entries:
-        return []
     if "signal" in named:
         raise TypeError(f"send() to {signal!r} got a payload named 'signal'")
     with_signal: dict[str, Any] | None = None
@@ -122,8 +123,8 @@ async def deliver(
     coroutine_type = _CoroutineType
     results: list[Any] = []
     failures: list[tuple[int, BaseException]] = []
-    suspended: tuple[int, Callable[..., Any], Any, Context, Any] | None = None
-    tasks: list[tuple[int, Callable[..., Any], asyncio.Task[Any]]] = []
+    suspended: _Suspended | None = None
+    tasks: list[_Started] = []
 
     for target, weak, is_async, wants_signal in entries:
         if weak:
@@ -163,32 +164,42 @@ async def deliver(
         results.append((receiver, value))
 
     if suspended is not None:
-        index, receiver, coro, context, yielded = suspended
-        try:
-            value = await _Resume(coro, context, yielded)
-        except asyncio.CancelledError:
-            await _cancel_all([task for _, _, task in tasks])
-            raise
-        except BaseException as error:
-            value = _failed(signal, receiver, error, robust, index, failures)
-        results[index] = (receiver, value)
-
-    if tasks:
-        await _settle([task for _, _, task in tasks if not task.done()])
-        for index, receiver, task in tasks:
-            if task.cancelled():
-                outcome: BaseException | None = asyncio.CancelledError()
-            else:
-                outcome = task.exception()
-            if outcome is None:
-                value = task.result()
-            else:
-                value = _failed(signal, receiver, outcome, robust, index, failures)
-            results[index] = (receiver, value)
-
+        await _finish(signal, suspended, tasks, robust, results, failures)
     if failures:
         raise min(failures, key=lambda failure: failure[0])[1]
     return results
+
+
+async def _finish(
+    signal: object,
+    suspended: _Suspended,
+    tasks: list[_Started],
+    robust: bool,
+    results: list[Any],
+    failures: list[tuple[int, BaseException]],
+) -> None:
+    """Awaits the receiver that suspended, then the Tasks started after it."""
+    index, receiver, coro, context, yielded = suspended
+    try:
+        value = await _Resume(coro, context, yielded)
+    except asyncio.CancelledError:
+        await _cancel_all([task for _, _, task in tasks])
+        raise
+    except BaseException as error:
+        value = _failed(signal, receiver, error, robust, index, failures)
+    results[index] = (receiver, value)
+
+    await _settle([task for _, _, task in tasks if not task.done()])
+    for index, receiver, task in tasks:
+        if task.cancelled():
+            outcome: BaseException | None = asyncio.CancelledError()
+        else:
+            outcome = task.exception()
+        if outcome is None:
+            value = task.result()
+        else:
+            value = _failed(signal, receiver, outcome, robust, index, failures)
+        results[index] = (receiver, value)
 
 
 def _failed(
