@@ -1,0 +1,105 @@
+"""Every difference between the ormar release lines this package supports.
+
+0.10 to 0.12 keep a model's settings on an inner ``class Meta``; 0.20 onward
+on an ``ormar_config`` object. 0.24 added ``onupdate`` values to
+``Model.update``; 0.25 added ``emit_parent_signals``. The rest of the package
+asks this module and never looks at a version.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import ormar
+import ormar.models.metaclass as metaclass_module
+from ormar.queryset.queryset import QuerySet
+from ormar.relations.relation_proxy import RelationProxy
+from ormar.signals import Signal as OrmarSignal
+from ormar.signals import SignalEmitter as OrmarSignalEmitter
+
+__all__ = [
+    "CONFIG_ATTRIBUTE",
+    "METACLASS_MODULE",
+    "SIGNAL_REGISTRATION_HOOK",
+    "Model",
+    "OrmarSignal",
+    "OrmarSignalEmitter",
+    "QuerySet",
+    "RelationProxy",
+    "apply_update_kwargs",
+    "config_of",
+    "emitter_of",
+    "is_model_class",
+    "signal_senders",
+]
+
+Model: type = ormar.Model
+
+CONFIG_ATTRIBUTE = "ormar_config" if hasattr(ormar, "OrmarConfig") else "Meta"
+"""Where a model class keeps its settings, its signal emitter among them."""
+
+METACLASS_MODULE: ModuleType = metaclass_module
+SIGNAL_REGISTRATION_HOOK = "register_signals"
+"""The function ormar's metaclass calls to give each new model its emitter.
+
+The metaclass looks it up in its module on every class creation, so
+replacing the module attribute reaches every model created afterwards.
+"""
+
+
+def config_of(model: type) -> Any:
+    """The object holding ``model``'s settings, or ``None`` if it has none."""
+    return getattr(model, CONFIG_ATTRIBUTE, None)
+
+
+def emitter_of(model: type) -> Any:
+    """The signal emitter ``model.signals`` returns, or ``None``."""
+    return getattr(config_of(model), "signals", None)
+
+
+def is_model_class(candidate: object) -> bool:
+    return isinstance(candidate, type) and issubclass(candidate, ormar.Model)
+
+
+def apply_update_kwargs(instance: Any, kwargs: dict[str, Any]) -> None:
+    """Does what ``Model.update`` does to the instance before ``pre_update``.
+
+    From 0.24 that includes the ``onupdate`` values of fields not set
+    explicitly; setting them marks them explicit, so ormar's own ``update``,
+    run afterwards without kwargs, computes none of them again.
+    """
+    if hasattr(instance, "populate_onupdate_value"):
+        explicit_fields = instance.__setattr_fields__ | kwargs.keys()
+        values = instance.populate_onupdate_value(
+            dict(kwargs), explicit_fields=explicit_fields
+        )
+    else:
+        values = kwargs
+    if values:
+        instance.update_from_dict(values)
+
+
+def signal_senders(model: type) -> list[type]:
+    """The senders a save, update or delete signal of ``model`` goes out for.
+
+    ``model`` itself, then (0.25+, ``emit_parent_signals=True``) each
+    concrete ormar ancestor with an emitter of its own, as ormar's
+    ``Model._emit_signal`` does.
+    """
+    config = config_of(model)
+    if not getattr(config, "emit_parent_signals", False):
+        return [model]
+    senders = [model]
+    seen = {id(config.signals)}
+    for ancestor in model.__mro__[1:]:
+        ancestor_config = config_of(ancestor)
+        if (
+            ancestor_config is None
+            or ancestor_config.abstract
+            or id(ancestor_config.signals) in seen
+        ):
+            continue
+        seen.add(id(ancestor_config.signals))
+        senders.append(ancestor)
+    return senders

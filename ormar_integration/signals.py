@@ -1,0 +1,140 @@
+"""The eleven model signals, and the signal kind that calls receivers ormar's way."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable, Sequence, TypeVar, Union
+
+import dispatch
+
+from . import compat
+from .errors import SignalDefinitionError, definition_errors
+
+__all__ = [
+    "MODEL_SIGNALS",
+    "ModelSignal",
+    "OrmarStyleSignal",
+    "post_bulk_update",
+    "post_delete",
+    "post_relation_add",
+    "post_relation_remove",
+    "post_save",
+    "post_update",
+    "pre_delete",
+    "pre_relation_add",
+    "pre_relation_remove",
+    "pre_save",
+    "pre_update",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Senders = Union[type, Sequence[type], None]
+
+
+class OrmarStyleSignal(dispatch.Signal):
+    """A signal whose ``connect`` registers receivers the way ormar calls them.
+
+    Such receivers get ``sender`` and the sent arguments but no ``signal``,
+    exactly as an ``ormar.Signal`` would call them. A model emitter creates
+    these for custom signal names.
+    """
+
+    def connect(
+        self,
+        receiver: Callable[..., Any],
+        sender: object = None,
+        weak: bool = False,
+        dispatch_uid: Hashable | None = None,
+    ) -> None:
+        """Registers ``receiver`` for ``sender``; it is called without ``signal``."""
+        self._connect(receiver, sender, weak, dispatch_uid, with_signal=False)
+
+    def _connect(
+        self,
+        receiver: Callable[..., Any],
+        sender: object,
+        weak: bool,
+        dispatch_uid: Hashable | None,
+        with_signal: bool,
+    ) -> None:
+        with definition_errors():
+            super()._connect(receiver, sender, weak, dispatch_uid, with_signal)
+
+
+class ModelSignal(dispatch.Signal):
+    """A signal ormar models send, usable Django's way and ormar's way.
+
+    ``signal.connect(f, sender=Album)`` and ``dispatch.receiver`` register a
+    receiver that also gets ``signal=``; calling the signal as a decorator
+    factory (``@pre_save(Album)``, ``@pre_save([Album, Track])``,
+    ``@pre_save()`` for every model) registers it ormar's way, without.
+    """
+
+    def __call__(self, senders: Senders = None) -> Callable[[F], F]:
+        """A decorator registering the function ormar-style for each of ``senders``.
+
+        ``senders`` is a model class, a list or tuple of them, or nothing
+        for every model. Anything else raises ``SignalDefinitionError``.
+        """
+        models = _model_senders(self, senders)
+
+        def decorator(func: F) -> F:
+            for model in models:
+                self._connect(func, model, False, None, with_signal=False)
+            return func
+
+        return decorator
+
+    def _connect(
+        self,
+        receiver: Callable[..., Any],
+        sender: object,
+        weak: bool,
+        dispatch_uid: Hashable | None,
+        with_signal: bool,
+    ) -> None:
+        with definition_errors():
+            super()._connect(receiver, sender, weak, dispatch_uid, with_signal)
+
+
+def _model_senders(signal: ModelSignal, senders: Senders) -> list[type | None]:
+    """Validates what a decorator was given; ``[None]`` stands for every model."""
+    if senders is None:
+        return [None]
+    candidates = list(senders) if isinstance(senders, (list, tuple)) else [senders]
+    models: list[type | None] = []
+    for candidate in candidates:
+        if not (isinstance(candidate, type) and compat.is_model_class(candidate)):
+            raise SignalDefinitionError(
+                f"{signal.name}() takes an ormar model class, a list or tuple of "
+                f"them, or nothing (every model); got {candidate!r}"
+            )
+        models.append(candidate)
+    return models
+
+
+pre_save = ModelSignal("pre_save")
+post_save = ModelSignal("post_save")
+pre_update = ModelSignal("pre_update")
+post_update = ModelSignal("post_update")
+pre_delete = ModelSignal("pre_delete")
+post_delete = ModelSignal("post_delete")
+pre_relation_add = ModelSignal("pre_relation_add")
+post_relation_add = ModelSignal("post_relation_add")
+pre_relation_remove = ModelSignal("pre_relation_remove")
+post_relation_remove = ModelSignal("post_relation_remove")
+post_bulk_update = ModelSignal("post_bulk_update")
+
+MODEL_SIGNALS: dict[str, ModelSignal] = {
+    "pre_save": pre_save,
+    "post_save": post_save,
+    "pre_update": pre_update,
+    "post_update": post_update,
+    "pre_delete": pre_delete,
+    "post_delete": post_delete,
+    "pre_relation_add": pre_relation_add,
+    "post_relation_add": post_relation_add,
+    "pre_relation_remove": pre_relation_remove,
+    "post_relation_remove": post_relation_remove,
+    "post_bulk_update": post_bulk_update,
+}
+"""The names ormar gives a model's built-in signals, and the signal behind each."""
