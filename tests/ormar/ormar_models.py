@@ -131,6 +131,10 @@ def declare_music(db: TestDatabase) -> SimpleNamespace:
     )
 
 
+def config_of(model: Any) -> Any:
+    """``Model.ormar_config``, or ``Model.Meta`` before 0.20."""
+    return model.ormar_config if NEW_API else model.Meta
+
+
 def signals_of(model: Any) -> Any:
-    """``Model.ormar_config.signals``, or ``Model.Meta.signals`` before 0.20."""
-    return (model.ormar_config if NEW_API else model.Meta).signals
+    return config_of(model).signals

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ormar
 import pytest
-from ormar_models import HAS_EMIT_PARENT_SIGNALS, TestDatabase, signals_of
+from ormar_models import HAS_EMIT_PARENT_SIGNALS, TestDatabase, config_of, signals_of
 
 from ormar_integration import (
     post_delete,
@@ -349,3 +349,37 @@ def test_two_databases_do_not_interfere(tmp_path, calls):
 
     second.run(scenario)
     assert calls == []
+
+
+def test_through_model_copies_for_inheriting_models_share_receivers(db, calls):
+    Tag = db.model(
+        "Tag",
+        {"id": ormar.Integer(primary_key=True), "name": ormar.String(max_length=20)},
+        tablename="tags",
+    )
+    Tagging = db.model(
+        "Tagging", {"id": ormar.Integer(primary_key=True)}, tablename="taggings"
+    )
+    ormar.pre_save(Tagging)(calls.receiver("before_child"))
+    Taggable = db.model(
+        "Taggable",
+        {
+            "id": ormar.Integer(primary_key=True),
+            "tags": ormar.ManyToMany(Tag, through=Tagging, related_name="items"),
+        },
+        abstract=True,
+    )
+    Post = db.model("Post", {}, bases=(Taggable,), tablename="posts")
+    signals_of(Tagging).pre_save.connect(calls.receiver("after_child"))
+    through = config_of(Post).model_fields["tags"].through
+    assert through is not Tagging
+
+    async def scenario():
+        post = await Post().save()
+        await post.tags.add(await Tag(name="jazz").save())
+
+    db.run(scenario)
+    assert [(label, sender) for label, sender, _ in calls] == [
+        ("before_child", through),
+        ("after_child", through),
+    ]
