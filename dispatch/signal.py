@@ -277,7 +277,10 @@ class Signal:
         Each such error keeps its ``__traceback__`` and is logged on the
         ``dispatch`` logger at ERROR; it never stops the other receivers.
         """
-        return deliver(self, self._live_entries(sender), sender, named, True)
+        entries = self._live_entries(sender)
+        if not entries:
+            return _no_results()
+        return deliver(self, entries, sender, named, True)
 
     def send_sync(self, sender: object, **named: Any) -> list[Result]:
         """``send`` from synchronous code.
