@@ -58,8 +58,8 @@ def emitter_of(model: type) -> Any:
     return getattr(config_of(model), "signals", None)
 
 
-def is_model_class(candidate: object) -> bool:
-    return isinstance(candidate, type) and issubclass(candidate, ormar.Model)
+def is_model_class(candidate: type) -> bool:
+    return issubclass(candidate, ormar.Model)
 
 
 def apply_update_kwargs(instance: Any, kwargs: dict[str, Any]) -> None:
