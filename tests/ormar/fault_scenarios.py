@@ -12,13 +12,15 @@ what the contract says must be there.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
 import pytest
-from ormar_models import TestDatabase, declare_music
+from ormar_models import DatabaseConnection, TestDatabase, declare_music
 
 import ormar_integration
 from ormar_integration import (
@@ -98,6 +100,43 @@ async def load_baseline(m: SimpleNamespace) -> None:
     await m.Track(title="Intro").save()
     await m.Track(title="Outro", album=venice).save()
     assert jazz.pk == 1 and rock.pk == 2
+
+
+@functools.lru_cache(maxsize=None)
+def databases_sqlite_rolls_back() -> bool:
+    """Whether ``databases`` on SQLite rolls a transaction back, asked without ormar.
+
+    ``databases`` 0.5.5 (the pin of ormar 0.10) does not once the connection
+    has run a statement outside a transaction: what the transaction wrote
+    stays. Nothing above ``databases`` can change that.
+    """
+    import databases
+
+    async def probe(path: str) -> int:
+        async with databases.Database(f"sqlite:///{path}") as database:
+            await database.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            await database.execute("INSERT INTO t (id) VALUES (1)")
+            try:
+                async with database.transaction():
+                    await database.execute("INSERT INTO t (id) VALUES (2)")
+                    raise LookupError
+            except LookupError:
+                pass
+            return int(await database.fetch_val("SELECT count(*) FROM t"))
+
+    with tempfile.TemporaryDirectory() as directory:
+        return asyncio.run(probe(f"{directory}/probe.sqlite")) == 1
+
+
+def skip_unless_transactions_roll_back(db: TestDatabase) -> None:
+    if getattr(db, "fetch_rows", None) is not None or DatabaseConnection is not None:
+        return
+    if not databases_sqlite_rolls_back():
+        pytest.skip(
+            "this databases release does not roll back a SQLite transaction after "
+            "an earlier statement on the connection (shown without ormar by "
+            "databases_sqlite_rolls_back)"
+        )
 
 
 # The cases ----------------------------------------------------------------
@@ -267,6 +306,8 @@ def run_fault_case(
     db: TestDatabase, case: Case, in_transaction: bool, error: str, style: str
 ) -> None:
     """One cell of the matrix: run the operation, check the error and every row."""
+    if in_transaction and error != "none":
+        skip_unless_transactions_roll_back(db)
     m = declare_music(db)
     raised = ERRORS[error]
     faulty = faulty_receiver(raised, style)
@@ -324,6 +365,8 @@ def run_cancelled_save(
     ``post_save`` the row was written before the send and stays, unless the
     cancellation leaves a transaction, which then rolls back).
     """
+    if in_transaction:
+        skip_unless_transactions_roll_back(db)
     m = declare_music(db)
     signal = SIGNALS[signal_name]
     started: list[str] = []

@@ -7,7 +7,10 @@ same ones on PostgreSQL; ``docs/reliability.md`` explains what they prove.
 from __future__ import annotations
 
 import pytest
-from fault_scenarios import (
+
+# Failed assertions inside the shared scenarios show their values too.
+pytest.register_assert_rewrite("fault_scenarios")
+from fault_scenarios import (  # noqa: E402
     MATRIX,
     run_cancelled_save,
     run_eleven_signals,

@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 import sqlalchemy
 
 # The shared models and scenarios live in tests/ormar, which is no package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ormar"))
+# Failed assertions inside the shared scenarios show their values too.
+pytest.register_assert_rewrite("fault_scenarios")
 
-from ormar_models import DatabaseConnection, TestDatabase
+from ormar_models import DatabaseConnection, TestDatabase  # noqa: E402
 
-import ormar_integration  # noqa: F401  (importing installs the integration)
+import ormar_integration  # noqa: E402,F401  (importing installs the integration)
 
 POOL_SIZE = 20
 """Connections a test may hold at once; the server allows 100."""
