@@ -36,15 +36,18 @@ class _Resume:
 
     Each later step runs inside the receiver's own context, exactly as a Task
     would run it, but ``asyncio.current_task()`` stays the caller's for the
-    receiver's whole run.
+    receiver's whole run. ``caller_cancelled`` tells a cancellation of the
+    caller, thrown in from outside, from a receiver raising CancelledError
+    of its own accord.
     """
 
-    __slots__ = ("_context", "_coro", "_yielded")
+    __slots__ = ("_context", "_coro", "_yielded", "caller_cancelled")
 
     def __init__(self, coro: Any, context: Context, yielded: Any) -> None:
         self._coro = coro
         self._context = context
         self._yielded = yielded
+        self.caller_cancelled = False
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro, run, yielded = self._coro, self._context.run, self._yielded
@@ -55,6 +58,8 @@ class _Resume:
                 coro.close()
                 raise
             except BaseException as thrown:
+                if isinstance(thrown, asyncio.CancelledError):
+                    self.caller_cancelled = True
                 try:
                     yielded = run(coro.throw, thrown)
                 except StopIteration as stop:
@@ -180,11 +185,16 @@ async def _finish(
 ) -> None:
     """Awaits the receiver that suspended, then the Tasks started after it."""
     index, receiver, coro, context, yielded = suspended
+    resuming = _Resume(coro, context, yielded)
     try:
-        value = await _Resume(coro, context, yielded)
-    except asyncio.CancelledError:
-        await _cancel_all([task for _, _, task in tasks])
-        raise
+        value = await resuming
+    except asyncio.CancelledError as error:
+        if not resuming.caller_cancelled:
+            # The receiver cancelled itself: an error like any other.
+            value = _failed(signal, receiver, error, robust, index, failures)
+        else:
+            await _cancel_all([task for _, _, task in tasks])
+            raise
     except BaseException as error:
         value = _failed(signal, receiver, error, robust, index, failures)
     results[index] = (receiver, value)

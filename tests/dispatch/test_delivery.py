@@ -513,3 +513,27 @@ def test_muting_one_signal_leaves_the_others_alone() -> None:
 
     run(main())
     assert heard == [loud]
+
+
+def test_a_receiver_cancelling_itself_is_an_error_the_others_outlive() -> None:
+    signal = Signal()
+    finished: list[str] = []
+
+    async def gives_up(**kwargs: Any) -> None:
+        await asyncio.sleep(0)
+        raise asyncio.CancelledError("gave up")
+
+    async def bystander(**kwargs: Any) -> None:
+        await asyncio.sleep(0.01)
+        finished.append("bystander")
+
+    signal.connect(gives_up)
+    signal.connect(bystander)
+
+    async def main() -> None:
+        with pytest.raises(asyncio.CancelledError):
+            await signal.send(SENDER)
+        assert not other_tasks()
+
+    run(main())
+    assert finished == ["bystander"]
