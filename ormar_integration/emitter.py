@@ -191,9 +191,23 @@ class ModelEmitter(dispatch.SignalEmitter):
     def replacing(cls, native: Any, model: type) -> ModelEmitter:
         """An emitter for ``model`` carrying over every receiver of ormar's ``native``."""
         emitter = cls(model, native)
-        for name, signal in dict(native).items():
-            setattr(emitter, name, signal)
+        emitter.absorb(native)
         return emitter
+
+    def absorb(self, native: Any) -> None:
+        """Connects here every receiver of ormar's emitter ``native``.
+
+        Run at each install: receivers connected the ormar way while the
+        integration was uninstalled join the ones this emitter already holds
+        (connecting twice is a no-op), and no signal here is replaced.
+        """
+        for name, signal in dict(native).items():
+            existing = self.get(name)
+            if existing is None or name in MODEL_SIGNALS:
+                setattr(self, name, signal)
+            elif isinstance(signal, compat.OrmarSignal):
+                for receiver in signal._receivers.values():
+                    existing.connect(receiver)
 
     def bind(self, model: type) -> None:
         """Serves ``model`` too, which ormar gave this same emitter.

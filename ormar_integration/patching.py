@@ -53,7 +53,9 @@ _lock = threading.RLock()
 # In replacement order; uninstall restores in reverse. Keyed by (id(owner),
 # name) so an attribute is saved once, before its first replacement.
 _saved: dict[tuple[int, str], _Saved] = {}
-# id(ormar emitter) -> our emitter, so models sharing an ormar emitter share ours.
+# id(ormar emitter) -> our emitter, so models sharing an ormar emitter share
+# ours, and a reinstall gives a model back the emitter (and custom signals) it
+# had. Our emitter holds ormar's, so the id is never reused meanwhile.
 _emitters: dict[int, ModelEmitter] = {}
 
 
@@ -83,6 +85,7 @@ def _adopt(model: type) -> None:
         _emitters[id(current)] = emitter
     else:
         emitter.bind(model)
+        emitter.absorb(current)
     _replace(config, "signals", emitter, current)
 
 
@@ -126,7 +129,6 @@ def uninstall() -> None:
             else:
                 delattr(saved.owner, saved.name)
         _saved.clear()
-        _emitters.clear()
 
 
 def is_installed() -> bool:
