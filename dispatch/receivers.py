@@ -42,6 +42,12 @@ def lookup_key(
 ) -> LookupKey:
     """The registry key for a connect or disconnect call."""
     if dispatch_uid is not None:
+        try:
+            hash(dispatch_uid)
+        except TypeError:
+            raise SignalDefinitionError(
+                f"dispatch_uid must be hashable: {dispatch_uid!r}"
+            ) from None
         return ("dispatch_uid", dispatch_uid), sender_key(sender)
     if receiver is None:
         raise TypeError("disconnect() needs a receiver or a dispatch_uid")

@@ -116,13 +116,7 @@ class Signal:
         For subclasses that call receivers in another library's style.
         """
         check_receiver(receiver)
-        try:
-            key = lookup_key(receiver, sender, dispatch_uid)
-            hash(key)
-        except TypeError:
-            raise SignalDefinitionError(
-                f"dispatch_uid must be hashable: {dispatch_uid!r}"
-            ) from None
+        key = lookup_key(receiver, sender, dispatch_uid)
         target: Any = weak_reference(receiver, self._mark_dead) if weak else receiver
         entry: Entry = (target, weak, is_async(receiver), with_signal)
         with self._lock:
