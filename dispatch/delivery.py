@@ -20,7 +20,6 @@ from typing import Any, Awaitable, Callable, Generator, Tuple
 
 logger = logging.getLogger("dispatch")
 _CoroutineType = types.CoroutineType
-_coroutine_send = types.CoroutineType.send
 
 Entry = Tuple[Any, bool, bool, bool]
 """(receiver or weak reference to it, is weak, is async, gets ``signal=``)."""
@@ -69,6 +68,23 @@ class _Resume:
                     yielded = run(coro.send, sent)
                 except StopIteration as stop:
                     return stop.value
+
+
+_DONE = object()
+"""What ``next(step, _DONE)`` gives when a receiver finished on its first step."""
+
+
+@types.coroutine
+def _into(
+    coro: Any, results: list[Any], index: int, receiver: Any
+) -> Generator[Any, Any, None]:
+    """Runs ``coro`` and stores ``(receiver, result)`` at ``results[index]``.
+
+    Stepping this generator instead of the coroutine lets a receiver that
+    finishes at once end with ``next``'s default rather than a raised
+    ``StopIteration``, the costliest part of a send.
+    """
+    results[index] = (receiver, (yield from coro))
 
 
 async def _awaiting(awaitable: Awaitable[Any]) -> Any:
@@ -152,17 +168,23 @@ async def deliver(
                 if type(value) is not coroutine_type:
                     value = _awaiting(value)
                 context = copy_context()
+                index = len(results)
+                results.append(None)
                 if suspended is None:
+                    step = _into(value, results, index, receiver)
                     try:
-                        yielded = context.run(_coroutine_send, value, None)
-                    except StopIteration as stop:
-                        results.append((receiver, stop.value))
+                        yielded = context.run(next, step, _DONE)
+                    except BaseException as error:
+                        value = _failed(
+                            signal, receiver, error, robust, index, failures
+                        )
+                        results[index] = (receiver, value)
                         continue
-                    suspended = (len(results), receiver, value, context, yielded)
+                    if yielded is not _DONE:
+                        suspended = (index, receiver, step, context, yielded)
                 else:
                     task = _start_task(value, context)
-                    tasks.append((len(results), receiver, task))
-                results.append(None)
+                    tasks.append((index, receiver, task))
                 continue
         except BaseException as error:
             value = _failed(signal, receiver, error, robust, len(results), failures)
@@ -187,17 +209,22 @@ async def _finish(
     index, receiver, coro, context, yielded = suspended
     resuming = _Resume(coro, context, yielded)
     try:
-        value = await resuming
+        await resuming  # _into stores the result
     except asyncio.CancelledError as error:
         if not resuming.caller_cancelled:
             # The receiver cancelled itself: an error like any other.
-            value = _failed(signal, receiver, error, robust, index, failures)
+            results[index] = (
+                receiver,
+                _failed(signal, receiver, error, robust, index, failures),
+            )
         else:
             await _cancel_all([task for _, _, task in tasks])
             raise
     except BaseException as error:
-        value = _failed(signal, receiver, error, robust, index, failures)
-    results[index] = (receiver, value)
+        results[index] = (
+            receiver,
+            _failed(signal, receiver, error, robust, index, failures),
+        )
 
     await _settle([task for _, _, task in tasks if not task.done()])
     for index, receiver, task in tasks:

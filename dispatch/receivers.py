@@ -7,6 +7,7 @@ is it held weakly) is decided here and stored in the registration.
 from __future__ import annotations
 
 import inspect
+import types
 import weakref
 from typing import Any, Callable, Hashable, Tuple, Union
 
@@ -109,3 +110,17 @@ def weak_reference(
             f"Cannot hold a weak reference to receiver {receiver!r}; "
             "connect it with weak=False"
         ) from None
+
+
+def checked_is_async(receiver: object) -> bool:
+    """``check_receiver``, then ``is_async``: whether a valid receiver is async.
+
+    A plain function with an empty ``__dict__`` carries no coroutine marker
+    (``markcoroutinefunction``, ``functools.wraps``), so its code flags
+    answer both questions at once; connects are mostly such functions.
+    """
+    if type(receiver) is types.FunctionType and not receiver.__dict__:
+        flags = receiver.__code__.co_flags
+        if flags & inspect.CO_VARKEYWORDS and not flags & inspect.CO_ASYNC_GENERATOR:
+            return bool(flags & inspect.CO_COROUTINE)
+    return is_async(check_receiver(receiver))
