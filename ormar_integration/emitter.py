@@ -26,25 +26,16 @@ from . import compat
 from .errors import SignalDefinitionError
 from .signals import MODEL_SIGNALS, ModelSignal, OrmarStyleSignal
 
-__all__ = ["BoundSignal", "ModelEmitter", "ignoring_ormar_sends"]
+__all__ = ["BoundSignal", "ModelEmitter", "ormar_sends_ignored"]
 
-_ormar_sends_ignored: ContextVar[bool] = ContextVar(
+ormar_sends_ignored: ContextVar[bool] = ContextVar(
     "ormar_integration_ormar_sends_ignored", default=False
 )
+"""Whether sends on built-in views do nothing, in this context only.
 
-
-@contextlib.contextmanager
-def ignoring_ormar_sends(ignored: bool) -> Iterator[None]:
-    """Whether sends on built-in views do nothing, in this context only.
-
-    A context variable, so an operation running in one task never silences
-    a concurrent one.
-    """
-    token = _ormar_sends_ignored.set(ignored)
-    try:
-        yield
-    finally:
-        _ormar_sends_ignored.reset(token)
+``operations`` sets it while ormar's original method runs. A context
+variable, so an operation in one task never silences a concurrent one.
+"""
 
 
 class ReceiversView(MutableMapping[Hashable, Callable[..., Any]]):
@@ -140,12 +131,12 @@ class BoundSignal(dispatch.Signal):
         return self._signal.receivers_for(sender)
 
     async def send(self, sender: object, **named: Any) -> list[tuple[Any, Any]]:
-        if _ormar_sends_ignored.get():
+        if ormar_sends_ignored.get():
             return []
         return await self._signal.send(sender, **named)
 
     async def send_robust(self, sender: object, **named: Any) -> list[tuple[Any, Any]]:
-        if _ormar_sends_ignored.get():
+        if ormar_sends_ignored.get():
             return []
         return await self._signal.send_robust(sender, **named)
 
@@ -185,7 +176,11 @@ class ModelEmitter(dispatch.SignalEmitter):
         object.__setattr__(self, "_models", models)
         object.__setattr__(self, "native", native)
         for name, signal in MODEL_SIGNALS.items():
-            self[name] = BoundSignal(signal, models)
+            view = BoundSignal(signal, models)
+            self[name] = view
+            # Also an instance attribute: ormar reads these by name on every
+            # save, update and delete, and this skips ``__getattr__``.
+            object.__setattr__(self, name, view)
 
     @classmethod
     def replacing(cls, native: Any, model: type) -> ModelEmitter:

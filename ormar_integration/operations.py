@@ -14,7 +14,7 @@ import functools
 from typing import Any, Callable, Coroutine
 
 from . import compat
-from .emitter import ignoring_ormar_sends
+from .emitter import ormar_sends_ignored
 from .signals import (
     ModelSignal,
     post_bulk_update,
@@ -42,28 +42,60 @@ __all__ = [
 AsyncMethod = Callable[..., Coroutine[Any, Any, Any]]
 
 
-async def _send(signal: ModelSignal, instance: Any, **named: Any) -> None:
+# Tokens rather than a context manager: these run several times per ormar
+# operation, and a ``with`` block costs Python calls a token pair does not.
+
+
+async def _unheard(original: AsyncMethod, *args: Any, **kwargs: Any) -> Any:
+    """Runs ormar's original method with its own built-in sends ignored."""
+    token = ormar_sends_ignored.set(True)
+    try:
+        return await original(*args, **kwargs)
+    finally:
+        ormar_sends_ignored.reset(token)
+
+
+async def _heard(signal: ModelSignal, senders: list[Any], **named: Any) -> None:
+    """Sends ``signal`` from each sender, with sends on emitters heard again.
+
+    Receivers may run inside another operation (a through-model save inside
+    ``add``); their own sends on a model's emitter must still go out.
+    """
+    token = ormar_sends_ignored.set(False)
+    try:
+        for sender in senders:
+            await signal.send(sender, **named)
+    finally:
+        ormar_sends_ignored.reset(token)
+
+
+def _send(
+    signal: ModelSignal, instance: Any, **named: Any
+) -> Coroutine[Any, Any, None]:
     """Sends a model's signal for it and, where ormar does, for its ancestors."""
-    with ignoring_ormar_sends(False):
-        for sender in compat.signal_senders(type(instance)):
-            await signal.send(sender, instance=instance, **named)
+    senders = compat.signal_senders(type(instance))
+    return _heard(signal, senders, instance=instance, **named)
 
 
-async def _send_relation(signal: ModelSignal, proxy: Any, **named: Any) -> None:
+def _send_relation(
+    signal: ModelSignal, proxy: Any, **named: Any
+) -> Coroutine[Any, Any, None]:
     """Sends a relation signal; ``instance`` is ormar's weak proxy of the owner."""
     owner = proxy._owner
-    with ignoring_ormar_sends(False):
-        await signal.send(
-            owner.__class__, instance=owner, relation_name=proxy.field_name, **named
-        )
+    return _heard(
+        signal,
+        [owner.__class__],
+        instance=owner,
+        relation_name=proxy.field_name,
+        **named,
+    )
 
 
 def wrap_save(original: AsyncMethod) -> AsyncMethod:
     @functools.wraps(original)
     async def save(self: Any) -> Any:
         await _send(pre_save, self)
-        with ignoring_ormar_sends(True):
-            result = await original(self)
+        result = await _unheard(original, self)
         await _send(post_save, self)
         return result
 
@@ -81,8 +113,7 @@ def wrap_update(original: AsyncMethod) -> AsyncMethod:
         if self.pk:
             await _send(pre_update, self, passed_args=kwargs)
         # Without a pk ormar's update raises, as it would have before pre_update.
-        with ignoring_ormar_sends(True):
-            result = await original(self, _columns)
+        result = await _unheard(original, self, _columns)
         await _send(post_update, self)
         return result
 
@@ -93,8 +124,7 @@ def wrap_delete(original: AsyncMethod) -> AsyncMethod:
     @functools.wraps(original)
     async def delete(self: Any) -> Any:
         await _send(pre_delete, self)
-        with ignoring_ormar_sends(True):
-            result = await original(self)
+        result = await _unheard(original, self)
         await _send(post_delete, self)
         return result
 
@@ -106,10 +136,8 @@ def wrap_bulk_update(original: AsyncMethod) -> AsyncMethod:
     async def bulk_update(
         self: Any, objects: list[Any], columns: list[str] | None = None
     ) -> Any:
-        with ignoring_ormar_sends(True):
-            result = await original(self, objects, columns)
-        with ignoring_ormar_sends(False):
-            await post_bulk_update.send(self.model_cls, instances=objects)
+        result = await _unheard(original, self, objects, columns)
+        await _heard(post_bulk_update, [self.model_cls], instances=objects)
         return result
 
     return bulk_update
@@ -122,8 +150,7 @@ def wrap_relation_add(original: AsyncMethod) -> AsyncMethod:
         # and may remove keys from it, as under ormar.
         named: dict[str, Any] = {"child": item, "passed_kwargs": kwargs}
         await _send_relation(pre_relation_add, self, **named)
-        with ignoring_ormar_sends(True):
-            result = await original(self, item, **kwargs)
+        result = await _unheard(original, self, item, **kwargs)
         await _send_relation(post_relation_add, self, **named)
         return result
 
@@ -137,8 +164,7 @@ def wrap_relation_remove(original: AsyncMethod) -> AsyncMethod:
         known = item in self
         if known:
             await _send_relation(pre_relation_remove, self, child=item)
-        with ignoring_ormar_sends(True):
-            result = await original(self, item, keep_reversed)
+        result = await _unheard(original, self, item, keep_reversed)
         await _send_relation(post_relation_remove, self, child=item)
         return result
 
