@@ -1,4 +1,4 @@
-"""Every ```python block in docs/ormar.md and docs/migration.md runs, and its assertions hold.
+"""Every ```python block of the ormar-related docs pages runs, and its assertions hold.
 
 The convention: **a page is one script.** Its blocks run in document order,
 in one namespace and one event loop, so a block may use the models, the
@@ -43,7 +43,12 @@ import pytest
 import ormar_integration
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = [DOCS / "ormar.md", DOCS / "migration.md"]
+PAGES = [
+    DOCS / "ormar.md",
+    DOCS / "migration.md",
+    DOCS / "quickstart.md",
+    DOCS / "index.md",
+]
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 NEWEST_API = hasattr(ormar, "OrmarConfig") and hasattr(ormar, "DatabaseConnection")
