@@ -30,7 +30,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 Senders = Union[type, Sequence[type], None]
 
 
-class OrmarStyleSignal(dispatch.Signal):
+class _IntegrationSignal(dispatch.Signal):
+    """A ``dispatch.Signal`` whose definition errors are also ormar's."""
+
+    def _connect(
+        self,
+        receiver: Callable[..., Any],
+        sender: object,
+        weak: bool,
+        dispatch_uid: Hashable | None,
+        with_signal: bool,
+    ) -> None:
+        with definition_errors():
+            super()._connect(receiver, sender, weak, dispatch_uid, with_signal)
+
+
+class OrmarStyleSignal(_IntegrationSignal):
     """A signal whose ``connect`` registers receivers the way ormar calls them.
 
     Such receivers get ``sender`` and the sent arguments but no ``signal``,
@@ -48,19 +63,8 @@ class OrmarStyleSignal(dispatch.Signal):
         """Registers ``receiver`` for ``sender``; it is called without ``signal``."""
         self._connect(receiver, sender, weak, dispatch_uid, with_signal=False)
 
-    def _connect(
-        self,
-        receiver: Callable[..., Any],
-        sender: object,
-        weak: bool,
-        dispatch_uid: Hashable | None,
-        with_signal: bool,
-    ) -> None:
-        with definition_errors():
-            super()._connect(receiver, sender, weak, dispatch_uid, with_signal)
 
-
-class ModelSignal(dispatch.Signal):
+class ModelSignal(_IntegrationSignal):
     """A signal ormar models send, usable Django's way and ormar's way.
 
     ``signal.connect(f, sender=Album)`` and ``dispatch.receiver`` register a
@@ -83,17 +87,6 @@ class ModelSignal(dispatch.Signal):
             return func
 
         return decorator
-
-    def _connect(
-        self,
-        receiver: Callable[..., Any],
-        sender: object,
-        weak: bool,
-        dispatch_uid: Hashable | None,
-        with_signal: bool,
-    ) -> None:
-        with definition_errors():
-            super()._connect(receiver, sender, weak, dispatch_uid, with_signal)
 
 
 def _model_senders(signal: ModelSignal, senders: Senders) -> list[type | None]:
