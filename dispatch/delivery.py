@@ -16,13 +16,23 @@ import logging
 import sys
 import types
 from contextvars import Context, copy_context
-from typing import Any, Awaitable, Callable, Generator, Tuple
+from typing import Any, Awaitable, Callable, Generator, Hashable, Tuple
 
 logger = logging.getLogger("dispatch")
 _CoroutineType = types.CoroutineType
 
-Entry = Tuple[Any, bool, bool, bool]
-"""(receiver or weak reference to it, is weak, is async, gets ``signal=``)."""
+Entry = Tuple[Any, int, Hashable, object]
+"""(receiver or weak reference to it, kind bits, dispatch_uid or None, sender or None).
+
+The last two only matter to the registry, which finds registrations by them.
+"""
+
+ASYNC = 1
+"""Kind bit: calling the receiver gives an awaitable."""
+WEAK = 2
+"""Kind bit: the entry holds a weak reference to the receiver."""
+SIGNAL = 4
+"""Kind bit: the receiver is called with ``signal=`` (Django's style)."""
 
 Result = Tuple[Callable[..., Any], Any]
 _Suspended = Tuple[int, Callable[..., Any], Any, Context, Any]
@@ -147,14 +157,14 @@ async def deliver(
     suspended: _Suspended | None = None
     tasks: list[_Started] = []
 
-    for target, weak, is_async, wants_signal in entries:
-        if weak:
+    for target, kind, _, _ in entries:
+        if kind & WEAK:
             receiver = target()
             if receiver is None:
                 continue
         else:
             receiver = target
-        if wants_signal:
+        if kind & SIGNAL:
             if with_signal is None:
                 with_signal = {"signal": signal, "sender": sender, **named}
             kwargs = with_signal
@@ -164,7 +174,7 @@ async def deliver(
             kwargs = without_signal
         try:
             value = receiver(**kwargs)
-            if is_async:
+            if kind & ASYNC:
                 if type(value) is not coroutine_type:
                     value = _awaiting(value)
                 context = copy_context()

@@ -28,7 +28,7 @@ def receiver_id(receiver: Callable[..., Any]) -> ReceiverId:
     ``obj.method`` makes a new bound-method object on every access; its
     instance and function are what stay the same.
     """
-    if inspect.ismethod(receiver):
+    if isinstance(receiver, types.MethodType):
         return id(receiver.__self__), id(receiver.__func__)
     return id(receiver)
 

@@ -1,9 +1,19 @@
 """``Signal``: the registry of receivers and the ways to send to them.
 
+The registry is nothing but the snapshots sends read: one immutable tuple of
+entries for every-sender receivers, and one per sender that has receivers of
+its own (merged with the every-sender ones, in connection order). Each entry
+says which sender it was connected for and under which ``dispatch_uid``, so
+connect and disconnect find a registration by scanning its sender's
+snapshot: a registration costs one entry, not an entry plus index records.
+Only a sender with many registrations (``_INDEXED_FROM`` or more) also gets
+a dict from lookup key to entry, so that connecting thousands of receivers
+to one sender does not scan thousands of entries each time.
+
 Lock discipline: ``connect``/``disconnect`` (and the clean-up of collected
-weak receivers) take ``self._lock`` and publish new immutable snapshots;
-sends never take it. A send reads one snapshot tuple, so a receiver that
-connects or disconnects during a send changes the next send only.
+weak receivers) take ``self._lock`` and publish new tuples; sends never take
+it. A send reads one snapshot tuple, so a receiver that connects or
+disconnects during a send changes the next send only.
 """
 
 from __future__ import annotations
@@ -12,7 +22,6 @@ import asyncio
 import contextlib
 import threading
 from contextvars import ContextVar
-from itertools import count
 from typing import (
     Any,
     Callable,
@@ -24,12 +33,13 @@ from typing import (
 
 from asgiref.sync import async_to_sync, markcoroutinefunction
 
-from .delivery import Entry, Result, deliver
+from .delivery import ASYNC, SIGNAL, WEAK, Entry, Result, deliver
 from .errors import SignalDefinitionError
 from .receivers import (
     LookupKey,
     checked_is_async,
     lookup_key,
+    receiver_id,
     sender_key,
     weak_reference,
 )
@@ -43,22 +53,6 @@ _muted: ContextVar[frozenset[Signal]] = ContextVar(
 _NO_RECEIVERS: tuple[Entry, ...] = ()
 
 
-class _Registration:
-    """One connect call: what to call and how, plus what keeps the ids valid."""
-
-    __slots__ = ("entry", "order", "sender")
-
-    def __init__(self, entry: Entry, order: int, sender: object) -> None:
-        self.entry = entry
-        self.order = order
-        # Holding the sender keeps its id from being reused while registered.
-        self.sender = sender
-
-    def receiver(self) -> Callable[..., Any] | None:
-        target, weak = self.entry[0], self.entry[1]
-        return target() if weak else target  # type: ignore[no-any-return]
-
-
 class Signal:
     """A named event that receivers connect to and senders send.
 
@@ -67,15 +61,20 @@ class Signal:
     ``weak=True``.
     """
 
+    _INDEXED_FROM = 32
+    """Snapshot length from which a sender's registrations are found through a dict."""
+
     def __init__(self, name: str | None = None) -> None:
         self.name = name
         self._lock = threading.Lock()
-        self._order = count()
-        # sender key (None: every sender) -> {lookup key: registration}, in order.
-        self._by_sender: dict[int | None, dict[LookupKey, _Registration]] = {}
-        # Published snapshots: what a send from a sender calls, in order.
+        # Receivers connected for every sender, in connection order.
         self._for_any: tuple[Entry, ...] = _NO_RECEIVERS
+        # id(sender) -> that sender's receivers and the every-sender ones, in
+        # connection order; only senders with receivers of their own.
         self._for_sender: dict[int, tuple[Entry, ...]] = {}
+        # sender key (None: every sender) -> {receiver key: entry}, kept only
+        # for senders whose snapshot is long; see _INDEXED_FROM.
+        self._index: dict[int | None, dict[Hashable, Entry]] = {}
         self._has_dead_receivers = False
 
     def __repr__(self) -> str:
@@ -114,17 +113,36 @@ class Signal:
 
         For subclasses that call receivers in another library's style.
         """
-        receiver_is_async = checked_is_async(receiver)
+        kind = ASYNC if checked_is_async(receiver) else 0
         key = lookup_key(receiver, sender, dispatch_uid)
-        target: Any = weak_reference(receiver, self._mark_dead) if weak else receiver
-        entry: Entry = (target, weak, receiver_is_async, with_signal)
+        target: Any = receiver
+        if weak:
+            target = weak_reference(receiver, self._mark_dead)
+            kind |= WEAK
+        if with_signal:
+            kind |= SIGNAL
+        # The entry holds its sender, which keeps the sender's id from being
+        # reused while it is registered.
+        entry: Entry = (target, kind, dispatch_uid, sender)
         with self._lock:
             self._drop_dead()
-            registrations = self._by_sender.setdefault(key[1], {})
-            if key in registrations:
+            if self._find(key) is not None:
                 return
-            registrations[key] = _Registration(entry, next(self._order), sender)
-            self._append(key[1], entry)
+            for_sender = self._for_sender
+            skey = key[1]
+            if skey is None:
+                self._for_any += (entry,)
+                for each in for_sender:
+                    for_sender[each] += (entry,)
+                length = len(self._for_any)
+            else:
+                for_sender[skey] = (*for_sender.get(skey, self._for_any), entry)
+                length = len(for_sender[skey])
+            index = self._index.get(skey)
+            if index is not None:
+                index[key[0]] = entry
+            elif length >= self._INDEXED_FROM:
+                self._reindex(skey)
 
     def disconnect(
         self,
@@ -142,12 +160,10 @@ class Signal:
         """Removes the registration with this lookup key; every removal ends here."""
         with self._lock:
             self._drop_dead()
-            registrations = self._by_sender.get(key[1])
-            if registrations is None or registrations.pop(key, None) is None:
+            entry = self._find(key)
+            if entry is None:
                 return False
-            if not registrations:
-                del self._by_sender[key[1]]
-            self._publish(key[1])
+            self._withdraw(entry)
             return True
 
     def has_listeners(self, sender: object = None) -> bool:
@@ -158,8 +174,8 @@ class Signal:
         """The live receivers a send from ``sender`` calls, in call order."""
         self._clean_if_dead()
         live = []
-        for target, weak, _, _ in self._entries_for(sender):
-            receiver = target() if weak else target
+        for entry in self._entries_for(sender):
+            receiver = _receiver_of(entry)
             if receiver is not None:
                 live.append(receiver)
         return live
@@ -169,56 +185,83 @@ class Signal:
     ) -> list[tuple[LookupKey, Callable[..., Any]]]:
         """Live registrations made for exactly ``sender`` (not for every sender)."""
         self._clean_if_dead()
-        registrations = self._by_sender.get(sender_key(sender), {})
+        skey = sender_key(sender)
+        entries = self._snapshot_of(skey)
         pairs = []
-        for key, registration in list(registrations.items()):
-            receiver = registration.receiver()
-            if receiver is not None:
-                pairs.append((key, receiver))
+        for entry in entries:
+            receiver = _receiver_of(entry)
+            if receiver is not None and entry[3] is sender:
+                pairs.append(((_receiver_key(entry, receiver), skey), receiver))
         return pairs
 
     def _entries_for(self, sender: object) -> tuple[Entry, ...]:
         return self._for_sender.get(id(sender), self._for_any)
 
-    def _publish(self, key: int | None) -> None:
-        """Rebuilds the snapshots a change for sender key ``key`` affects.
+    def _find(self, key: LookupKey) -> Entry | None:
+        """The live entry registered under ``key``. Caller holds ``self._lock``.
 
-        Caller holds ``self._lock``.
+        Scans the snapshot of the key's sender, which holds that sender's
+        registrations (and the every-sender ones, told apart by their sender).
         """
-        any_sender = self._by_sender.get(None, {})
-        if key is None:
-            self._for_any = tuple(r.entry for r in any_sender.values())
-            for each in self._by_sender:
-                if each is not None:
-                    self._for_sender[each] = self._merged(each, any_sender)
-        elif key in self._by_sender:
-            self._for_sender[key] = self._merged(key, any_sender)
+        wanted, skey = key
+        index = self._index.get(skey)
+        if index is not None:
+            entry = index.get(wanted)
+            return entry if entry is not None and _is_live(entry) else None
+        for receiver_key, entry in self._own(skey):
+            if receiver_key == wanted:
+                return entry
+        return None
+
+    def _own(self, skey: int | None) -> Iterator[tuple[Hashable, Entry]]:
+        """``(receiver key, entry)`` of the live registrations made for sender key ``skey``."""
+        every_sender = skey is None
+        for entry in self._snapshot_of(skey):
+            if (entry[3] is None) is every_sender:
+                receiver = _receiver_of(entry)
+                if receiver is not None:
+                    yield _receiver_key(entry, receiver), entry
+
+    def _snapshot_of(self, skey: int | None) -> tuple[Entry, ...]:
+        """What sender key ``skey``'s registrations are in (maybe among others)."""
+        if skey is None:
+            return self._for_any
+        return self._for_sender.get(skey, _NO_RECEIVERS)
+
+    def _reindex(self, skey: int | None) -> None:
+        """Builds, or drops, the index of sender key ``skey`` from its snapshot."""
+        if len(self._snapshot_of(skey)) >= self._INDEXED_FROM:
+            self._index[skey] = dict(self._own(skey))
         else:
-            self._for_sender.pop(key, None)
+            self._index.pop(skey, None)
 
-    def _append(self, key: int | None, entry: Entry) -> None:
-        """Publishes a new registration: it is the newest, so it goes last.
-
-        Caller holds ``self._lock``. Copies each affected snapshot once, in C,
-        instead of rebuilding it from the registrations.
-        """
-        if key is None:
-            self._for_any += (entry,)
-            for_sender = self._for_sender
-            for each in for_sender:
-                for_sender[each] += (entry,)
+    def _withdraw(self, entry: Entry) -> None:
+        """Publishes the snapshots holding ``entry`` without it. Caller holds the lock."""
+        owner = entry[3]
+        if owner is None:
+            self._for_any = tuple(e for e in self._for_any if e is not entry)
+            affected = list(self._for_sender)
         else:
-            self._for_sender[key] = (*self._for_sender.get(key, self._for_any), entry)
+            affected = [id(owner)]
+        for each in affected:
+            self._store(
+                each, tuple(e for e in self._for_sender[each] if e is not entry)
+            )
+        owner_key = sender_key(owner)
+        index = self._index.get(owner_key)
+        receiver = _receiver_of(entry)
+        if index is not None and receiver is not None:
+            index.pop(_receiver_key(entry, receiver), None)
+        elif index is not None:
+            self._reindex(owner_key)
 
-    def _merged(
-        self, key: int, any_sender: dict[LookupKey, _Registration]
-    ) -> tuple[Entry, ...]:
-        """This sender's receivers and every-sender ones, in connection order."""
-        registrations = list(self._by_sender[key].values())
-        if any_sender:
-            registrations.extend(any_sender.values())
-            registrations.sort(key=lambda r: r.order)
-        return tuple(r.entry for r in registrations)
+    def _store(self, skey: int, entries: tuple[Entry, ...]) -> None:
+        """Publishes a sender's snapshot, or drops it once no receiver of its own is left."""
+        if any(e[3] is not None for e in entries):
+            self._for_sender[skey] = entries
+        else:
+            del self._for_sender[skey]
+            self._index.pop(skey, None)
 
     def _mark_dead(self, _reference: object) -> None:
         # Called by the garbage collector, maybe while this thread holds the
@@ -235,14 +278,11 @@ class Signal:
         if not self._has_dead_receivers:
             return
         self._has_dead_receivers = False
-        for key, registrations in list(self._by_sender.items()):
-            dead = [k for k, r in registrations.items() if r.receiver() is None]
-            for lookup in dead:
-                del registrations[lookup]
-            if not registrations:
-                del self._by_sender[key]
-            if dead:
-                self._publish(key)
+        self._for_any = tuple(e for e in self._for_any if _is_live(e))
+        for skey, entries in list(self._for_sender.items()):
+            self._store(skey, tuple(e for e in entries if _is_live(e)))
+        for indexed in list(self._index):
+            self._reindex(indexed)
 
     # Sending --------------------------------------------------------------
 
@@ -308,7 +348,7 @@ class Signal:
         entries = self._live_entries(sender)
         if not entries:
             return []
-        if not any(entry[2] for entry in entries):
+        if not any(entry[1] & ASYNC for entry in entries):
             return _run_without_loop(deliver(self, entries, sender, named, robust))
         try:
             asyncio.get_running_loop()
@@ -348,6 +388,22 @@ class Signal:
 
 async def _no_results() -> list[Result]:
     return []
+
+
+def _receiver_of(entry: Entry) -> Callable[..., Any] | None:
+    """The receiver an entry calls, or ``None`` once a weak one is collected."""
+    target = entry[0]
+    return target() if entry[1] & WEAK else target  # type: ignore[no-any-return]
+
+
+def _is_live(entry: Entry) -> bool:
+    return not entry[1] & WEAK or entry[0]() is not None
+
+
+def _receiver_key(entry: Entry, receiver: Callable[..., Any]) -> Hashable:
+    """The receiver half of the lookup key ``connect`` made for ``entry``."""
+    uid = entry[2]
+    return ("dispatch_uid", uid) if uid is not None else receiver_id(receiver)
 
 
 def _run_without_loop(coro: Any) -> list[Result]:

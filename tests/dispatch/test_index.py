@@ -1,8 +1,16 @@
-"""A send looks up its sender's receivers through the per-sender index."""
+"""A send looks up its sender's receivers through the per-sender snapshots.
+
+A sender with many registrations is also looked up through a dict by
+connect and disconnect; those tests use more than ``Signal._INDEXED_FROM``.
+"""
 
 from __future__ import annotations
 
+import gc
 from typing import Any, Callable
+
+import pytest
+from registry_state import registrations
 
 from dispatch import Signal
 
@@ -66,4 +74,65 @@ def test_disconnecting_a_senders_last_receiver_drops_its_snapshot() -> None:
         assert signal.disconnect(each, sender=sender)
 
     assert signal._for_sender == {}
-    assert signal._by_sender == {}
+    assert registrations(signal) == 0
+
+
+class Owner:
+    def __init__(self, label: int, calls: list[int]) -> None:
+        self.label = label
+        self.calls = calls
+
+    def on_signal(self, **kwargs: Any) -> int:
+        self.calls.append(self.label)
+        return self.label
+
+
+@pytest.mark.parametrize("sender", [object(), None], ids=["one sender", "every sender"])
+def test_a_sender_with_many_receivers_keeps_the_registry_rules(sender: Any) -> None:
+    many = 3 * Signal._INDEXED_FROM
+    signal = Signal()
+    calls: list[int] = []
+    functions = [labelled(calls, number) for number in range(many)]
+    owners = [Owner(many + number, calls) for number in range(many)]
+    for function, owner in zip(functions, owners):
+        signal.connect(function, sender=sender)
+        signal.connect(owner.on_signal, sender=sender, weak=True)
+    signal.connect(labelled(calls, -1), sender=sender, dispatch_uid="uid")
+    assert sender is None or signal._index
+
+    # Connecting again is a no-op, by receiver, bound method or uid.
+    for function, owner in zip(functions, owners):
+        signal.connect(function, sender=sender)
+        signal.connect(owner.on_signal, sender=sender)
+    signal.connect(labelled(calls, -2), sender=sender, dispatch_uid="uid")
+    assert registrations(signal) == 2 * many + 1
+
+    # Removals: by receiver, by uid, by collection of a weak receiver.
+    assert signal.disconnect(functions[0], sender=sender)
+    assert not signal.disconnect(functions[0], sender=sender)
+    assert signal.disconnect(owners[1].on_signal, sender=sender)
+    assert signal.disconnect(sender=sender, dispatch_uid="uid")
+    del owners[2]
+    gc.collect()
+
+    expected = [many]  # owners[0], whose function partner is gone
+    for number in range(1, many):
+        expected.append(number)
+        if number not in (1, 2):
+            expected.append(many + number)
+    assert [label for _, label in signal.send_sync(sender)] == expected
+    assert len(signal.receivers_for(sender)) == len(expected)  # cleans up
+    assert registrations(signal) == len(expected)
+
+    # A removed registration can be made again; it goes last.
+    signal.connect(functions[0], sender=sender)
+    assert signal.receivers_for(sender)[-1] is functions[0]
+    signal.connect(functions[0], sender=sender)
+    assert registrations(signal) == len(expected) + 1
+
+    for function in functions:
+        assert signal.disconnect(function, sender=sender)
+    for owner in owners:
+        signal.disconnect(owner.on_signal, sender=sender)
+    assert registrations(signal) == 0
+    assert signal._for_sender == {}

@@ -8,15 +8,13 @@ import tracemalloc
 import weakref
 from typing import Any
 
+from registry_state import registrations
+
 from dispatch import Signal
 
 CYCLES = 100_000
 # Generous: what matters is that memory does not grow with the cycle count.
 MEMORY_BOUND = 256 * 1024
-
-
-def registrations(signal: Signal) -> int:
-    return sum(len(by_key) for by_key in signal._by_sender.values())
 
 
 def grown_while(work: Any) -> int:

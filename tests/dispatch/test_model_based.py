@@ -16,6 +16,7 @@ from typing import Any, Callable
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from registry_state import registrations
 
 from dispatch import Signal
 
@@ -65,10 +66,18 @@ class Registration:
     weak: bool
 
 
+class IndexedSignal(Signal):
+    """Finds every sender's registrations through its index, however few."""
+
+    _INDEXED_FROM = 1
+
+
 class SignalMachine(RuleBasedStateMachine):
+    signal_type = Signal
+
     def __init__(self) -> None:
         super().__init__()
-        self.signal = Signal("model")
+        self.signal = self.signal_type("model")
         self.calls: list[int] = []
         self.tokens = iter(range(10**9))
         # What the test holds: per slot, the receiver object, or None once dropped.
@@ -168,7 +177,7 @@ class SignalMachine(RuleBasedStateMachine):
             assert [token_of(r) for r in self.signal.receivers_for(sender)] == expected
             assert self.signal.has_listeners(sender) is bool(expected)
         # receivers_for cleaned up after collected receivers: nothing lingers.
-        registered = sum(len(keys) for keys in self.signal._by_sender.values())
+        registered = registrations(self.signal)
         assert registered == len(self.model)
 
 
@@ -176,3 +185,11 @@ SignalMachine.TestCase.settings = settings(
     max_examples=200, stateful_step_count=30, deadline=None
 )
 test_signal_matches_the_model = SignalMachine.TestCase
+
+
+class IndexedSignalMachine(SignalMachine):
+    signal_type = IndexedSignal
+
+
+IndexedSignalMachine.TestCase.settings = SignalMachine.TestCase.settings
+test_indexed_signal_matches_the_model = IndexedSignalMachine.TestCase

@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 from asgiref.sync import sync_to_async
+from registry_state import registrations
 
 from dispatch import Signal, SignalDefinitionError
 
@@ -81,7 +82,7 @@ def test_invalid_receivers_are_rejected_at_connect_naming_the_culprit(
 
     assert isinstance(raised.value, TypeError)
     assert culprit in str(raised.value)
-    assert signal._by_sender == {}
+    assert registrations(signal) == 0
     assert not signal.has_listeners(SENDER)
 
 
@@ -109,7 +110,7 @@ def test_a_rejected_connect_leaves_the_registry_intact() -> None:
     assert signal.send_sync(SENDER) == [(good, "good"), (replacement, "replacement")]
     assert signal.disconnect(good, sender=SENDER)
     assert signal.disconnect(sender=SENDER, dispatch_uid="uid")
-    assert signal._by_sender == {}
+    assert registrations(signal) == 0
 
 
 def test_the_error_class_is_a_type_error() -> None:

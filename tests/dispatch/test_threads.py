@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any, Callable, Iterator
 
 import pytest
+from registry_state import registrations
 
 from dispatch import Signal
 
@@ -104,4 +105,4 @@ def test_concurrent_connects_disconnects_and_sends() -> None:
         )
         assert reached == wanted
         assert Counter(r() for r in signal.receivers_for(sender)) == wanted
-    assert sum(len(keys) for keys in signal._by_sender.values()) == len(expected)
+    assert registrations(signal) == len(expected)
