@@ -136,7 +136,7 @@ class Signal:
                     for_sender[each] += (entry,)
                 length = len(self._for_any)
             else:
-                for_sender[skey] = (*for_sender.get(skey, self._for_any), entry)
+                for_sender[skey] = for_sender.get(skey, self._for_any) + (entry,)
                 length = len(for_sender[skey])
             index = self._index.get(skey)
             if index is not None:
