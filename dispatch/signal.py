@@ -136,7 +136,9 @@ class Signal:
                     for_sender[each] += (entry,)
                 length = len(self._for_any)
             else:
-                for_sender[skey] = for_sender.get(skey, self._for_any) + (entry,)
+                # Concatenation copies the old snapshot once, unpacking twice.
+                old = for_sender.get(skey, self._for_any)
+                for_sender[skey] = old + (entry,)  # noqa: RUF005
                 length = len(for_sender[skey])
             index = self._index.get(skey)
             if index is not None:
