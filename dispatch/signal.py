@@ -165,7 +165,7 @@ class Signal:
             entry = self._find(key)
             if entry is None:
                 return False
-            self._withdraw(entry)
+            self._withdraw(entry, key[0])
             return True
 
     def has_listeners(self, sender: object = None) -> bool:
@@ -188,13 +188,7 @@ class Signal:
         """Live registrations made for exactly ``sender`` (not for every sender)."""
         self._clean_if_dead()
         skey = sender_key(sender)
-        entries = self._snapshot_of(skey)
-        pairs = []
-        for entry in entries:
-            receiver = _receiver_of(entry)
-            if receiver is not None and entry[3] is sender:
-                pairs.append(((_receiver_key(entry, receiver), skey), receiver))
-        return pairs
+        return [((key, skey), receiver) for key, receiver, _ in self._own(skey)]
 
     def _entries_for(self, sender: object) -> tuple[Entry, ...]:
         return self._for_sender.get(id(sender), self._for_any)
@@ -210,19 +204,25 @@ class Signal:
         if index is not None:
             entry = index.get(wanted)
             return entry if entry is not None and _is_live(entry) else None
-        for receiver_key, entry in self._own(skey):
+        for receiver_key, _, entry in self._own(skey):
             if receiver_key == wanted:
                 return entry
         return None
 
-    def _own(self, skey: int | None) -> Iterator[tuple[Hashable, Entry]]:
-        """``(receiver key, entry)`` of the live registrations made for sender key ``skey``."""
+    def _own(
+        self, skey: int | None
+    ) -> Iterator[tuple[Hashable, Callable[..., Any], Entry]]:
+        """``(receiver key, receiver, entry)`` of each live registration for sender key ``skey``.
+
+        Not the every-sender ones a sender's snapshot also holds, unless
+        ``skey`` is ``None``.
+        """
         every_sender = skey is None
         for entry in self._snapshot_of(skey):
             if (entry[3] is None) is every_sender:
                 receiver = _receiver_of(entry)
                 if receiver is not None:
-                    yield _receiver_key(entry, receiver), entry
+                    yield _receiver_key(entry, receiver), receiver, entry
 
     def _snapshot_of(self, skey: int | None) -> tuple[Entry, ...]:
         """What sender key ``skey``'s registrations are in (maybe among others)."""
@@ -233,12 +233,15 @@ class Signal:
     def _reindex(self, skey: int | None) -> None:
         """Builds, or drops, the index of sender key ``skey`` from its snapshot."""
         if len(self._snapshot_of(skey)) >= self._INDEXED_FROM:
-            self._index[skey] = dict(self._own(skey))
+            self._index[skey] = {key: entry for key, _, entry in self._own(skey)}
         else:
             self._index.pop(skey, None)
 
-    def _withdraw(self, entry: Entry) -> None:
-        """Publishes the snapshots holding ``entry`` without it. Caller holds the lock."""
+    def _withdraw(self, entry: Entry, receiver_key: Hashable) -> None:
+        """Publishes the snapshots holding ``entry`` without it, and unindexes it.
+
+        Caller holds the lock. ``receiver_key`` is the key ``_find`` found it by.
+        """
         owner = entry[3]
         if owner is None:
             self._for_any = tuple(e for e in self._for_any if e is not entry)
@@ -249,13 +252,9 @@ class Signal:
             self._store(
                 each, tuple(e for e in self._for_sender[each] if e is not entry)
             )
-        owner_key = sender_key(owner)
-        index = self._index.get(owner_key)
-        receiver = _receiver_of(entry)
-        if index is not None and receiver is not None:
-            index.pop(_receiver_key(entry, receiver), None)
-        elif index is not None:
-            self._reindex(owner_key)
+        index = self._index.get(sender_key(owner))
+        if index is not None:
+            index.pop(receiver_key, None)
 
     def _store(self, skey: int, entries: tuple[Entry, ...]) -> None:
         """Publishes a sender's snapshot, or drops it once no receiver of its own is left."""
