@@ -1,5 +1,7 @@
 """Calling one snapshot of receivers: the order, concurrency and errors of a send.
 
+``Signal.send`` and ``send_robust`` are made here, by ``sending``: the
+receivers are looked up and called in the one coroutine the caller awaits.
 Receivers start in connection order inside the caller's task. A coroutine
 receiver is stepped by hand, in its own copy of the caller's context, and costs
 no Task as long as it finishes without suspending. The first one that suspends
@@ -15,26 +17,79 @@ import asyncio
 import logging
 import sys
 import types
-from contextvars import Context, copy_context
-from typing import Any, Awaitable, Callable, Generator, Hashable, Tuple
+from contextvars import Context, ContextVar, copy_context
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Hashable,
+    Protocol,
+    Tuple,
+)
 
 logger = logging.getLogger("dispatch")
 _CoroutineType = types.CoroutineType
 
-Entry = Tuple[Any, int, Hashable, object]
-"""(receiver or weak reference to it, kind bits, dispatch_uid or None, sender or None).
+Kind = Tuple[bool, bool, bool, bool]
+"""How a send calls a receiver: (weak, gets_signal, is_async, awaits_any).
+
+``weak``: the entry holds a weak reference to the receiver. ``gets_signal``:
+it is called with ``signal=`` (Django's style). ``is_async``: calling it gives
+an awaitable. ``awaits_any``: that awaitable may be something other than a
+coroutine. The flags are plain booleans because testing them is the cheapest
+branch CPython has; ``kind_of`` shares one tuple per combination, so an entry
+pays for a pointer, not a tuple.
+"""
+
+Entry = Tuple[Any, Kind, Hashable, object]
+"""(receiver or weak reference to it, kind, dispatch_uid or None, sender or None).
 
 The last two only matter to the registry, which finds registrations by them.
 """
 
-ASYNC = 1
-"""Kind bit: calling the receiver gives an awaitable."""
-SIGNAL = 2
-"""Kind bit: the receiver is called with ``signal=`` (Django's style)."""
-WEAK = 4
-"""Kind bit: the entry holds a weak reference to the receiver."""
-
 Result = Tuple[Callable[..., Any], Any]
+"""What a send returns for each receiver it called: (receiver, result or error)."""
+
+WEAK, IS_ASYNC = 0, 2
+"""Positions in a ``Kind``, for code outside the send loop."""
+
+_KINDS: dict[Kind, Kind] = {}
+
+
+def kind_of(weak: bool, gets_signal: bool, is_async: bool, awaits_any: bool) -> Kind:
+    """The shared ``Kind`` tuple for these flags."""
+    kind = (weak, gets_signal, is_async, is_async and awaits_any)
+    return _KINDS.setdefault(kind, kind)
+
+
+class Snapshots(Protocol):
+    """What a send reads of its signal: the snapshots ``Signal`` publishes."""
+
+    _for_sender: dict[int, tuple[Entry, ...]]
+    _for_any: tuple[Entry, ...]
+
+
+class BoundSend(Protocol):
+    """``signal.send`` (or ``send_robust``) as its callers see it."""
+
+    def __call__(
+        self, sender: object, **named: Any
+    ) -> Coroutine[Any, Any, list[Result]]: ...
+
+
+class SendMethod(Protocol):
+    """What ``sending`` makes: a function that becomes a ``BoundSend`` on a signal."""
+
+    def __get__(self, signal: Snapshots, owner: type | None = None) -> BoundSend: ...
+
+
+muted_signals: ContextVar[frozenset[object]] = ContextVar(
+    "dispatch_muted", default=frozenset()
+)
+"""The signals ``Signal.muted`` silences in the current context."""
+
 _Suspended = Tuple[int, Callable[..., Any], Any, Context, Any]
 """(result index, receiver, its coroutine, its context, its first yielded value)."""
 _Started = Tuple[int, Callable[..., Any], "asyncio.Task[Any]"]
@@ -134,78 +189,119 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
                 task.cancel()
 
 
-async def deliver(
+def sending(robust: bool, doc: str) -> SendMethod:
+    """Makes ``Signal.send`` or, with ``robust``, ``Signal.send_robust``.
+
+    The lookup and the calls are one coroutine, the one the caller awaits:
+    a send costs no call besides it, which is what keeps a send to no
+    receivers cheaper than Django's ``asend``. With ``robust`` an
+    ``Exception`` becomes the receiver's result (and is logged); otherwise the
+    first error in connection order is raised once all receivers have finished.
+    """
+
+    async def send(self: Snapshots, sender: object, **named: Any) -> list[Result]:
+        for_sender = self._for_sender
+        entries = (
+            for_sender.get(id(sender), self._for_any) if for_sender else self._for_any
+        )
+        if not entries:
+            return []
+        muted = muted_signals.get()
+        if muted and self in muted:
+            return []
+        if "signal" in named:
+            raise TypeError(f"send() to {self!r} got a payload named 'signal'")
+        with_signal: dict[str, Any] | None = None
+        without_signal: dict[str, Any] | None = None
+        coroutine_type = _CoroutineType
+        results: list[Any] = []
+        failures: list[tuple[int, BaseException]] = []
+        suspended: _Suspended | None = None
+        tasks: list[_Started] = []
+
+        for target, (weak, gets_signal, is_async, awaits_any), _, _ in entries:
+            if weak:
+                receiver = target()
+                if receiver is None:
+                    continue
+            else:
+                receiver = target
+            if gets_signal:
+                if with_signal is None:
+                    with_signal = {"signal": self, "sender": sender, **named}
+                kwargs = with_signal
+            else:
+                if without_signal is None:
+                    without_signal = {"sender": sender, **named}
+                kwargs = without_signal
+            try:
+                value = receiver(**kwargs)
+                if is_async:
+                    if awaits_any and type(value) is not coroutine_type:
+                        value = _awaiting(value)
+                    context = copy_context()
+                    index = len(results)
+                    results.append(None)
+                    if suspended is None:
+                        step = _into(value, results, index, receiver)
+                        try:
+                            yielded = context.run(next, step, _DONE)
+                        except BaseException as error:
+                            value = _failed(
+                                self, receiver, error, robust, index, failures
+                            )
+                            results[index] = (receiver, value)
+                            continue
+                        if yielded is not _DONE:
+                            suspended = (index, receiver, step, context, yielded)
+                    else:
+                        task = _start_task(value, context)
+                        tasks.append((index, receiver, task))
+                    continue
+            except BaseException as error:
+                value = _failed(self, receiver, error, robust, len(results), failures)
+            results.append((receiver, value))
+
+        if suspended is not None:
+            await _finish(self, suspended, tasks, robust, results, failures)
+        if failures:
+            raise min(failures, key=lambda failure: failure[0])[1]
+        return results
+
+    send.__doc__ = doc
+    send.__qualname__ = "Signal.send_robust" if robust else "Signal.send"
+    send.__name__ = send.__qualname__[len("Signal.") :]
+    return send
+
+
+def call_plain(
     signal: object,
     entries: tuple[Entry, ...],
     sender: object,
     named: dict[str, Any],
     robust: bool,
 ) -> list[Result]:
-    """Calls ``entries`` for one send and returns ``(receiver, result)`` pairs in order.
+    """A send, from synchronous code, to a snapshot without coroutine receivers.
 
-    With ``robust`` an ``Exception`` becomes the receiver's result (and is
-    logged); otherwise the first error in connection order is raised once all
-    receivers have finished.
+    No event loop and no coroutine: each receiver is called in turn, and
+    errors are handled as ``sending`` handles them.
     """
     if "signal" in named:
         raise TypeError(f"send() to {signal!r} got a payload named 'signal'")
-    with_signal: dict[str, Any] | None = None
-    without_signal: dict[str, Any] | None = None
-    coroutine_type = _CoroutineType
-    results: list[Any] = []
+    results: list[Result] = []
     failures: list[tuple[int, BaseException]] = []
-    suspended: _Suspended | None = None
-    tasks: list[_Started] = []
-
-    for target, kind, _, _ in entries:
-        # The kind bits are peeled off from the highest: on CPython a
-        # comparison and a subtraction cost less than an ``&``.
-        if kind >= WEAK:
-            receiver = target()
-            if receiver is None:
-                continue
-            kind -= WEAK
-        else:
-            receiver = target
-        if kind >= SIGNAL:
-            kind -= SIGNAL
-            if with_signal is None:
-                with_signal = {"signal": signal, "sender": sender, **named}
-            kwargs = with_signal
-        else:
-            if without_signal is None:
-                without_signal = {"sender": sender, **named}
-            kwargs = without_signal
+    for target, (weak, gets_signal, _, _), _, _ in entries:
+        receiver = target() if weak else target
+        if receiver is None:
+            continue
         try:
-            value = receiver(**kwargs)
-            if kind:  # only ASYNC is left
-                if type(value) is not coroutine_type:
-                    value = _awaiting(value)
-                context = copy_context()
-                index = len(results)
-                results.append(None)
-                if suspended is None:
-                    step = _into(value, results, index, receiver)
-                    try:
-                        yielded = context.run(next, step, _DONE)
-                    except BaseException as error:
-                        value = _failed(
-                            signal, receiver, error, robust, index, failures
-                        )
-                        results[index] = (receiver, value)
-                        continue
-                    if yielded is not _DONE:
-                        suspended = (index, receiver, step, context, yielded)
-                else:
-                    task = _start_task(value, context)
-                    tasks.append((index, receiver, task))
-                continue
+            if gets_signal:
+                value = receiver(signal=signal, sender=sender, **named)
+            else:
+                value = receiver(sender=sender, **named)
         except BaseException as error:
             value = _failed(signal, receiver, error, robust, len(results), failures)
         results.append((receiver, value))
-
-    if suspended is not None:
-        await _finish(signal, suspended, tasks, robust, results, failures)
     if failures:
         raise min(failures, key=lambda failure: failure[0])[1]
     return results

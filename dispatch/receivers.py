@@ -82,6 +82,21 @@ def is_async(receiver: Callable[..., Any]) -> bool:
     return iscoroutinefunction(receiver) or iscoroutinefunction(type(receiver).__call__)
 
 
+def returns_any_awaitable(receiver: Callable[..., Any]) -> bool:
+    """Whether an async receiver may give an awaitable that is not a coroutine.
+
+    Only a function or bound method written with ``async def`` is sure to
+    give a coroutine; a send wraps anything else in one, and pays for the
+    check only for such receivers.
+    """
+    if type(receiver) is types.MethodType:
+        receiver = receiver.__func__
+    return not (
+        type(receiver) is types.FunctionType
+        and receiver.__code__.co_flags & inspect.CO_COROUTINE
+    )
+
+
 def check_receiver(receiver: object) -> Callable[..., Any]:
     """Reject, with the culprit named, a receiver that no send could call."""
     if not callable(receiver):

@@ -21,34 +21,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from contextvars import ContextVar
 from typing import (
     Any,
     Callable,
-    Coroutine,
     Hashable,
     Iterator,
     TypeVar,
 )
 
-from asgiref.sync import async_to_sync, markcoroutinefunction
+from asgiref.sync import async_to_sync
 
-from .delivery import ASYNC, SIGNAL, WEAK, Entry, Result, deliver
+from .delivery import (
+    IS_ASYNC,
+    WEAK,
+    Entry,
+    Result,
+    call_plain,
+    kind_of,
+    muted_signals,
+    sending,
+)
 from .errors import SignalDefinitionError
 from .receivers import (
     LookupKey,
     checked_is_async,
     lookup_key,
     receiver_id,
+    returns_any_awaitable,
     sender_key,
     weak_reference,
 )
 
 __all__ = ["Signal", "receiver"]
-
-_muted: ContextVar[frozenset[Signal]] = ContextVar(
-    "dispatch_muted", default=frozenset()
-)
 
 _NO_RECEIVERS: tuple[Entry, ...] = ()
 
@@ -113,14 +117,12 @@ class Signal:
 
         For subclasses that call receivers in another library's style.
         """
-        kind = ASYNC if checked_is_async(receiver) else 0
+        is_async = checked_is_async(receiver)
+        kind = kind_of(weak, with_signal, is_async, returns_any_awaitable(receiver))
         key = lookup_key(receiver, sender, dispatch_uid)
         target: Any = receiver
         if weak:
             target = weak_reference(receiver, self._mark_dead)
-            kind |= WEAK
-        if with_signal:
-            kind |= SIGNAL
         # The entry holds its sender, which keeps the sender's id from being
         # reused while it is registered.
         entry: Entry = (target, kind, dispatch_uid, sender)
@@ -288,17 +290,14 @@ class Signal:
     # Sending --------------------------------------------------------------
 
     def _live_entries(self, sender: object) -> tuple[Entry, ...]:
-        muted = _muted.get()
+        muted = muted_signals.get()
         if muted and self in muted:
             return _NO_RECEIVERS
         return self._for_sender.get(id(sender), self._for_any)
 
-    # ``send`` and ``send_robust`` are plain functions returning the delivery
-    # coroutine: one coroutine per send instead of two. They are marked as
-    # coroutine functions, which is what calling them amounts to.
-    @markcoroutinefunction
-    def send(self, sender: object, **named: Any) -> Coroutine[Any, Any, list[Result]]:
-        """Calls every receiver for ``sender`` and returns ``(receiver, result)`` pairs.
+    send = sending(
+        robust=False,
+        doc="""Calls every receiver for ``sender`` and returns ``(receiver, result)`` pairs.
 
         Use as ``await signal.send(sender, **named)``. Plain functions are
         called inline; coroutine functions are awaited and run concurrently,
@@ -307,28 +306,16 @@ class Signal:
         If receivers raise, the others still finish, then the first error in
         connection order is raised. If the caller is cancelled, every running
         receiver is cancelled and awaited first.
-        """
-        entries = self._for_sender.get(id(sender), self._for_any)
-        if not entries:
-            return _no_results()
-        muted = _muted.get()
-        if muted and self in muted:
-            return _no_results()
-        return deliver(self, entries, sender, named, False)
-
-    @markcoroutinefunction
-    def send_robust(
-        self, sender: object, **named: Any
-    ) -> Coroutine[Any, Any, list[Result]]:
-        """As ``send``, but a receiver's ``Exception`` becomes its result.
+        """,
+    )
+    send_robust = sending(
+        robust=True,
+        doc="""As ``send``, but a receiver's ``Exception`` becomes its result.
 
         Each such error keeps its ``__traceback__`` and is logged on the
         ``dispatch`` logger at ERROR; it never stops the other receivers.
-        """
-        entries = self._live_entries(sender)
-        if not entries:
-            return _no_results()
-        return deliver(self, entries, sender, named, True)
+        """,
+    )
 
     def send_sync(self, sender: object, **named: Any) -> list[Result]:
         """``send`` from synchronous code.
@@ -349,12 +336,13 @@ class Signal:
         entries = self._live_entries(sender)
         if not entries:
             return []
-        if not any(entry[1] & ASYNC for entry in entries):
-            return _run_without_loop(deliver(self, entries, sender, named, robust))
+        if not any(entry[1][IS_ASYNC] for entry in entries):
+            return call_plain(self, entries, sender, named, robust)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return async_to_sync(deliver)(self, entries, sender, named, robust)
+            send = self.send_robust if robust else self.send
+            return async_to_sync(send)(sender, **named)
         raise RuntimeError(
             f"{self!r} has async receivers and this thread's event loop is "
             "running: use 'await signal.send(...)' instead of send_sync()"
@@ -380,41 +368,27 @@ class Signal:
         The flag is a context variable: a concurrent task or request keeps
         its receivers, and tasks started inside the block inherit the mute.
         """
-        token = _muted.set(_muted.get() | {self})
+        token = muted_signals.set(muted_signals.get() | {self})
         try:
             yield
         finally:
-            _muted.reset(token)
-
-
-async def _no_results() -> list[Result]:
-    return []
+            muted_signals.reset(token)
 
 
 def _receiver_of(entry: Entry) -> Callable[..., Any] | None:
     """The receiver an entry calls, or ``None`` once a weak one is collected."""
     target = entry[0]
-    return target() if entry[1] & WEAK else target  # type: ignore[no-any-return]
+    return target() if entry[1][WEAK] else target  # type: ignore[no-any-return]
 
 
 def _is_live(entry: Entry) -> bool:
-    return not entry[1] & WEAK or entry[0]() is not None
+    return not entry[1][WEAK] or entry[0]() is not None
 
 
 def _receiver_key(entry: Entry, receiver: Callable[..., Any]) -> Hashable:
     """The receiver half of the lookup key ``connect`` made for ``entry``."""
     uid = entry[2]
     return ("dispatch_uid", uid) if uid is not None else receiver_id(receiver)
-
-
-def _run_without_loop(coro: Any) -> list[Result]:
-    """Runs a delivery that has no coroutine receivers, which never suspends."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    coro.close()
-    raise RuntimeError("a delivery without coroutine receivers suspended")
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -7,7 +7,7 @@ import functools
 from typing import Any, AsyncIterator, Callable
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import markcoroutinefunction, sync_to_async
 from registry_state import registrations
 
 from dispatch import Signal, SignalDefinitionError
@@ -232,6 +232,39 @@ def test_a_partial_of_a_coroutine_function_is_awaited() -> None:
     signal.connect(double)
 
     assert asyncio.run(signal.send(SENDER, value=21)) == [(double, 42)]
+
+
+def test_a_marked_function_returning_a_future_is_awaited_in_either_position() -> None:
+    """A coroutine function by marker may return any awaitable, not a coroutine.
+
+    The first such receiver is stepped in the caller's task; the second
+    comes after one that suspended, so it runs in a Task of its own.
+    """
+    signal = Signal()
+    made: list[asyncio.Future[str]] = []
+
+    def future_soon(**kwargs: Any) -> asyncio.Future[str]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        loop.call_soon(future.set_result, f"future {len(made)}")
+        made.append(future)
+        return future
+
+    @markcoroutinefunction
+    def first(**kwargs: Any) -> asyncio.Future[str]:
+        return future_soon()
+
+    @markcoroutinefunction
+    def second(**kwargs: Any) -> asyncio.Future[str]:
+        return future_soon()
+
+    signal.connect(first)
+    signal.connect(second)
+
+    results = asyncio.run(signal.send(SENDER))
+
+    assert results == [(first, "future 0"), (second, "future 1")]
+    assert all(future.done() for future in made)
 
 
 def test_keyword_only_parameters_with_kwargs_are_accepted() -> None:
