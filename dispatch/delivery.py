@@ -140,16 +140,16 @@ _DONE = object()
 
 
 @types.coroutine
-def _into(
-    coro: Any, results: list[Any], index: int, receiver: Any
-) -> Generator[Any, Any, None]:
-    """Runs ``coro`` and stores ``(receiver, result)`` at ``results[index]``.
+def _into(coro: Any, results: list[Any], receiver: Any) -> Generator[Any, Any, None]:
+    """Runs ``coro`` and appends ``(receiver, result)`` to ``results``.
 
+    A receiver that finishes on its first step appends in its turn; one that
+    suspended appends last, and ``_finish`` moves its pair into its slot.
     Stepping this generator instead of the coroutine lets a receiver that
     finishes at once end with ``next``'s default rather than a raised
     ``StopIteration``, the costliest part of a send.
     """
-    results[index] = (receiver, (yield from coro))
+    results.append((receiver, (yield from coro)))
 
 
 async def _awaiting(awaitable: Awaitable[Any]) -> Any:
@@ -240,23 +240,16 @@ def sending(robust: bool, doc: str) -> SendMethod:
                     if awaits_any and type(value) is not coroutine_type:
                         value = _awaiting(value)
                     context = copy_context()
-                    index = len(results)
-                    results.append(None)
                     if suspended is None:
-                        step = _into(value, results, index, receiver)
-                        try:
-                            yielded = context.run(next, step, _DONE)
-                        except BaseException as error:
-                            value = _failed(
-                                self, receiver, error, robust, index, failures
-                            )
-                            results[index] = (receiver, value)
-                            continue
+                        step = _into(value, results, receiver)
+                        yielded = context.run(next, step, _DONE)
                         if yielded is not _DONE:
-                            suspended = (index, receiver, step, context, yielded)
+                            suspended = (len(results), receiver, step, context, yielded)
+                            results.append(None)
                     else:
                         task = _start_task(value, context)
-                        tasks.append((index, receiver, task))
+                        tasks.append((len(results), receiver, task))
+                        results.append(None)
                     continue
             except BaseException as error:
                 value = _failed(self, receiver, error, robust, len(results), failures)
@@ -319,7 +312,8 @@ async def _finish(
     index, receiver, coro, context, yielded = suspended
     resuming = _Resume(coro, context, yielded)
     try:
-        await resuming  # _into stores the result
+        await resuming
+        results[index] = results.pop()  # where _into put the result
     except asyncio.CancelledError as error:
         if not resuming.caller_cancelled:
             # The receiver cancelled itself: an error like any other.
