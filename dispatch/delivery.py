@@ -213,7 +213,6 @@ def sending(robust: bool, doc: str) -> SendMethod:
             raise TypeError(f"send() to {self!r} got a payload named 'signal'")
         with_signal: dict[str, Any] | None = None
         without_signal: dict[str, Any] | None = None
-        coroutine_type = _CoroutineType
         results: list[Any] = []
         failures: list[tuple[int, BaseException]] = []
         suspended: _Suspended | None = None
@@ -237,7 +236,7 @@ def sending(robust: bool, doc: str) -> SendMethod:
             try:
                 value = receiver(**kwargs)
                 if is_async:
-                    if awaits_any and type(value) is not coroutine_type:
+                    if awaits_any and type(value) is not _CoroutineType:
                         value = _awaiting(value)
                     context = copy_context()
                     if suspended is None:
