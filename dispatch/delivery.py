@@ -24,51 +24,24 @@ from typing import (
     Callable,
     Coroutine,
     Generator,
-    Hashable,
     Protocol,
     Tuple,
 )
 
+from .snapshot import Snapshot
+
 logger = logging.getLogger("dispatch")
 _CoroutineType = types.CoroutineType
 
-Kind = Tuple[bool, bool, bool, bool]
-"""How a send calls a receiver: (weak, gets_signal, is_async, awaits_any).
-
-``weak``: the entry holds a weak reference to the receiver. ``gets_signal``:
-it is called with ``signal=`` (Django's style). ``is_async``: calling it gives
-an awaitable. ``awaits_any``: that awaitable may be something other than a
-coroutine. The flags are plain booleans because testing them is the cheapest
-branch CPython has; ``kind_of`` shares one tuple per combination, so an entry
-pays for a pointer, not a tuple.
-"""
-
-Entry = Tuple[Any, Kind, Hashable, object]
-"""(receiver or weak reference to it, kind, dispatch_uid or None, sender or None).
-
-The last two only matter to the registry, which finds registrations by them.
-"""
-
 Result = Tuple[Callable[..., Any], Any]
 """What a send returns for each receiver it called: (receiver, result or error)."""
-
-WEAK, IS_ASYNC = 0, 2
-"""Positions in a ``Kind``, for code outside the send loop."""
-
-_KINDS: dict[Kind, Kind] = {}
-
-
-def kind_of(weak: bool, gets_signal: bool, is_async: bool, awaits_any: bool) -> Kind:
-    """The shared ``Kind`` tuple for these flags."""
-    kind = (weak, gets_signal, is_async, is_async and awaits_any)
-    return _KINDS.setdefault(kind, kind)
 
 
 class Snapshots(Protocol):
     """What a send reads of its signal: the snapshots ``Signal`` publishes."""
 
-    _for_sender: dict[int, tuple[Entry, ...]]
-    _for_any: tuple[Entry, ...]
+    _for_sender: dict[int, Snapshot]
+    _for_any: Snapshot
 
 
 class BoundSend(Protocol):
@@ -268,7 +241,7 @@ def sending(robust: bool, doc: str) -> SendMethod:
 
 def call_plain(
     signal: object,
-    entries: tuple[Entry, ...],
+    entries: Snapshot,
     sender: object,
     named: dict[str, Any],
     robust: bool,

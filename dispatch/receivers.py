@@ -14,6 +14,7 @@ from typing import Any, Callable, Hashable, Tuple, Union
 from asgiref.sync import iscoroutinefunction
 
 from .errors import SignalDefinitionError
+from .snapshot import KINDS, Kind
 
 ReceiverId = Union[int, Tuple[int, int]]
 """``id(receiver)``, or ``(id(instance), id(function))`` for a bound method."""
@@ -127,15 +128,18 @@ def weak_reference(
         ) from None
 
 
-def checked_is_async(receiver: object) -> bool:
-    """``check_receiver``, then ``is_async``: whether a valid receiver is async.
+def receiver_kind(receiver: object, weak: bool, gets_signal: bool) -> Kind:
+    """``check_receiver``, then the ``Kind`` a send calls the receiver by.
 
     A plain function with an empty ``__dict__`` carries no coroutine marker
     (``markcoroutinefunction``, ``functools.wraps``), so its code flags
-    answer both questions at once; connects are mostly such functions.
+    answer every question at once; connects are mostly such functions.
     """
     if type(receiver) is types.FunctionType and not receiver.__dict__:
         flags = receiver.__code__.co_flags
         if flags & inspect.CO_VARKEYWORDS and not flags & inspect.CO_ASYNC_GENERATOR:
-            return bool(flags & inspect.CO_COROUTINE)
-    return is_async(check_receiver(receiver))
+            return KINDS[weak, gets_signal, bool(flags & inspect.CO_COROUTINE), False]
+    checked = check_receiver(receiver)
+    if is_async(checked):
+        return KINDS[weak, gets_signal, True, returns_any_awaitable(checked)]
+    return KINDS[weak, gets_signal, False, False]

@@ -31,30 +31,21 @@ from typing import (
 
 from asgiref.sync import async_to_sync
 
-from .delivery import (
-    IS_ASYNC,
-    WEAK,
-    Entry,
-    Result,
-    call_plain,
-    kind_of,
-    muted_signals,
-    sending,
-)
+from .delivery import Result, call_plain, muted_signals, sending
 from .errors import SignalDefinitionError
 from .receivers import (
     LookupKey,
-    checked_is_async,
     lookup_key,
     receiver_id,
-    returns_any_awaitable,
+    receiver_kind,
     sender_key,
     weak_reference,
 )
+from .snapshot import IS_ASYNC, WEAK, Entry, Snapshot, extended
 
 __all__ = ["Signal", "receiver"]
 
-_NO_RECEIVERS: tuple[Entry, ...] = ()
+_NO_RECEIVERS: Snapshot = ()
 
 
 class Signal:
@@ -68,14 +59,17 @@ class Signal:
     _INDEXED_FROM = 32
     """Snapshot length from which a sender's registrations are found through a dict."""
 
+    _CHUNK = 64
+    """Snapshot length from which a connect extends a snapshot without copying it whole."""
+
     def __init__(self, name: str | None = None) -> None:
         self.name = name
         self._lock = threading.Lock()
         # Receivers connected for every sender, in connection order.
-        self._for_any: tuple[Entry, ...] = _NO_RECEIVERS
+        self._for_any: Snapshot = _NO_RECEIVERS
         # id(sender) -> that sender's receivers and the every-sender ones, in
         # connection order; only senders with receivers of their own.
-        self._for_sender: dict[int, tuple[Entry, ...]] = {}
+        self._for_sender: dict[int, Snapshot] = {}
         # sender key (None: every sender) -> {receiver key: entry}, kept only
         # for senders whose snapshot is long; see _INDEXED_FROM.
         self._index: dict[int | None, dict[Hashable, Entry]] = {}
@@ -117,8 +111,7 @@ class Signal:
 
         For subclasses that call receivers in another library's style.
         """
-        is_async = checked_is_async(receiver)
-        kind = kind_of(weak, with_signal, is_async, returns_any_awaitable(receiver))
+        kind = receiver_kind(receiver, weak, with_signal)
         key = lookup_key(receiver, sender, dispatch_uid)
         target: Any = receiver
         if weak:
@@ -127,25 +120,23 @@ class Signal:
         # reused while it is registered.
         entry: Entry = (target, kind, dispatch_uid, sender)
         with self._lock:
-            self._drop_dead()
+            if self._has_dead_receivers:
+                self._drop_dead()
             if self._find(key) is not None:
                 return
             for_sender = self._for_sender
             skey = key[1]
             if skey is None:
-                self._for_any += (entry,)
+                self._for_any = extended(self._for_any, entry, self._CHUNK)
                 for each in for_sender:
-                    for_sender[each] += (entry,)
-                length = len(self._for_any)
+                    for_sender[each] = extended(for_sender[each], entry, self._CHUNK)
             else:
-                # Concatenation copies the old snapshot once, unpacking twice.
                 old = for_sender.get(skey, self._for_any)
-                for_sender[skey] = old + (entry,)  # noqa: RUF005
-                length = len(for_sender[skey])
+                for_sender[skey] = extended(old, entry, self._CHUNK)
             index = self._index.get(skey)
             if index is not None:
                 index[key[0]] = entry
-            elif length >= self._INDEXED_FROM:
+            elif len(self._snapshot_of(skey)) >= self._INDEXED_FROM:
                 self._reindex(skey)
 
     def disconnect(
@@ -192,7 +183,7 @@ class Signal:
         skey = sender_key(sender)
         return [((key, skey), receiver) for key, receiver, _ in self._own(skey)]
 
-    def _entries_for(self, sender: object) -> tuple[Entry, ...]:
+    def _entries_for(self, sender: object) -> Snapshot:
         return self._for_sender.get(id(sender), self._for_any)
 
     def _find(self, key: LookupKey) -> Entry | None:
@@ -226,7 +217,7 @@ class Signal:
                 if receiver is not None:
                     yield _receiver_key(entry, receiver), receiver, entry
 
-    def _snapshot_of(self, skey: int | None) -> tuple[Entry, ...]:
+    def _snapshot_of(self, skey: int | None) -> Snapshot:
         """What sender key ``skey``'s registrations are in (maybe among others)."""
         if skey is None:
             return self._for_any
@@ -289,7 +280,7 @@ class Signal:
 
     # Sending --------------------------------------------------------------
 
-    def _live_entries(self, sender: object) -> tuple[Entry, ...]:
+    def _live_entries(self, sender: object) -> Snapshot:
         muted = muted_signals.get()
         if muted and self in muted:
             return _NO_RECEIVERS

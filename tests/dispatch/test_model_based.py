@@ -72,6 +72,12 @@ class IndexedSignal(Signal):
     _INDEXED_FROM = 1
 
 
+class ChunkedSignal(Signal):
+    """Keeps every snapshot longer than two entries in chunks."""
+
+    _CHUNK = 2
+
+
 class SignalMachine(RuleBasedStateMachine):
     signal_type = Signal
 
@@ -193,3 +199,11 @@ class IndexedSignalMachine(SignalMachine):
 
 IndexedSignalMachine.TestCase.settings = SignalMachine.TestCase.settings
 test_indexed_signal_matches_the_model = IndexedSignalMachine.TestCase
+
+
+class ChunkedSignalMachine(SignalMachine):
+    signal_type = ChunkedSignal
+
+
+ChunkedSignalMachine.TestCase.settings = SignalMachine.TestCase.settings
+test_chunked_signal_matches_the_model = ChunkedSignalMachine.TestCase
