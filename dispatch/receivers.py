@@ -43,6 +43,7 @@ def lookup_key(
     receiver: Callable[..., Any] | None, sender: object, dispatch_uid: Hashable | None
 ) -> LookupKey:
     """The registry key for a connect or disconnect call."""
+    skey = None if sender is None else id(sender)  # sender_key, without a call
     if dispatch_uid is not None:
         try:
             hash(dispatch_uid)
@@ -50,10 +51,10 @@ def lookup_key(
             raise SignalDefinitionError(
                 f"dispatch_uid must be hashable: {dispatch_uid!r}"
             ) from None
-        return ("dispatch_uid", dispatch_uid), sender_key(sender)
+        return ("dispatch_uid", dispatch_uid), skey
     if receiver is None:
         raise TypeError("disconnect() needs a receiver or a dispatch_uid")
-    return receiver_id(receiver), sender_key(sender)
+    return receiver_id(receiver), skey
 
 
 def accepts_kwargs(receiver: Callable[..., Any]) -> bool:
