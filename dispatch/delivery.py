@@ -162,7 +162,7 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
                 task.cancel()
 
 
-def sending(robust: bool, doc: str) -> SendMethod:
+def sending(robust: bool) -> SendMethod:
     """Makes ``Signal.send`` or, with ``robust``, ``Signal.send_robust``.
 
     The lookup and the calls are one coroutine, the one the caller awaits:
@@ -173,6 +173,7 @@ def sending(robust: bool, doc: str) -> SendMethod:
     """
 
     async def send(self: Snapshots, sender: object, **named: Any) -> list[Result]:
+        """Calls the receivers of ``sender``: see ``Signal.send`` and ``send_robust``."""
         for_sender = self._for_sender
         entries = (
             for_sender.get(id(sender), self._for_any) if for_sender else self._for_any
@@ -233,7 +234,6 @@ def sending(robust: bool, doc: str) -> SendMethod:
             raise min(failures, key=lambda failure: failure[0])[1]
         return results
 
-    send.__doc__ = doc
     send.__qualname__ = "Signal.send_robust" if robust else "Signal.send"
     send.__name__ = send.__qualname__[len("Signal.") :]
     return send

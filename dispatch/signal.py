@@ -31,7 +31,7 @@ from typing import (
 
 from asgiref.sync import async_to_sync
 
-from .delivery import Result, call_plain, muted_signals, sending
+from .delivery import Result, SendMethod, call_plain, muted_signals, sending
 from .errors import SignalDefinitionError
 from .receivers import (
     LookupKey,
@@ -286,27 +286,24 @@ class Signal:
             return _NO_RECEIVERS
         return self._for_sender.get(id(sender), self._for_any)
 
-    send = sending(
-        robust=False,
-        doc="""Calls every receiver for ``sender`` and returns ``(receiver, result)`` pairs.
+    send: SendMethod = sending(robust=False)
+    """``async send(sender, **named)``: calls every receiver for ``sender``.
 
-        Use as ``await signal.send(sender, **named)``. Plain functions are
-        called inline; coroutine functions are awaited and run concurrently,
-        each in its own copy of the caller's context (``docs/dispatch.md``
-        says exactly when a Task is made). Results are in connection order.
-        If receivers raise, the others still finish, then the first error in
-        connection order is raised. If the caller is cancelled, every running
-        receiver is cancelled and awaited first.
-        """,
-    )
-    send_robust = sending(
-        robust=True,
-        doc="""As ``send``, but a receiver's ``Exception`` becomes its result.
+    Use as ``await signal.send(sender, **named)``; it returns
+    ``(receiver, result)`` pairs. Plain functions are called inline; coroutine
+    functions are awaited and run concurrently, each in its own copy of the
+    caller's context (``docs/dispatch.md`` says exactly when a Task is made).
+    Results are in connection order. If receivers raise, the others still
+    finish, then the first error in connection order is raised. If the caller
+    is cancelled, every running receiver is cancelled and awaited first.
+    """
 
-        Each such error keeps its ``__traceback__`` and is logged on the
-        ``dispatch`` logger at ERROR; it never stops the other receivers.
-        """,
-    )
+    send_robust: SendMethod = sending(robust=True)
+    """``async send_robust(sender, **named)``: as ``send``, but a receiver's ``Exception`` becomes its result.
+
+    Each such error keeps its ``__traceback__`` and is logged on the
+    ``dispatch`` logger at ERROR; it never stops the other receivers.
+    """
 
     def send_sync(self, sender: object, **named: Any) -> list[Result]:
         """``send`` from synchronous code.
