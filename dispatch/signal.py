@@ -1,18 +1,21 @@
 """``Signal``: the registry of receivers and the ways to send to them.
 
-The registry is nothing but the snapshots sends read: one immutable tuple of
-entries for every-sender receivers, and one per sender that has receivers of
-its own (merged with the every-sender ones, in connection order). Each entry
-says which sender it was connected for and under which ``dispatch_uid``, so
-connect and disconnect find a registration by scanning its sender's
-snapshot: a registration costs one entry, not an entry plus index records.
+The registry is nothing but the snapshots sends read (``snapshot.py``): one
+immutable sequence of entries for every-sender receivers, and one per sender
+that has receivers of its own (merged with the every-sender ones, in
+connection order). Each entry says which sender it was connected for and
+under which ``dispatch_uid``, so connect and disconnect find a registration
+by scanning its sender's snapshot: a registration costs one entry, not an
+entry plus index records.
 Only a sender with many registrations (``_INDEXED_FROM`` or more) also gets
 a dict from lookup key to entry, so that connecting thousands of receivers
-to one sender does not scan thousands of entries each time.
+to one sender does not scan thousands of entries each time; from
+``_CHUNK`` entries a snapshot is kept in chunks, so that it does not copy
+them either.
 
 Lock discipline: ``connect``/``disconnect`` (and the clean-up of collected
-weak receivers) take ``self._lock`` and publish new tuples; sends never take
-it. A send reads one snapshot tuple, so a receiver that connects or
+weak receivers) take ``self._lock`` and publish new snapshots; sends never
+take it. A send reads one snapshot, so a receiver that connects or
 disconnects during a send changes the next send only.
 """
 
