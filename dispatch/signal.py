@@ -287,7 +287,7 @@ class Signal:
         muted = muted_signals.get()
         if muted and self in muted:
             return _NO_RECEIVERS
-        return self._for_sender.get(id(sender), self._for_any)
+        return self._entries_for(sender)
 
     send: SendMethod = sending(robust=False)
     """``async send(sender, **named)``: calls every receiver for ``sender``.
