@@ -43,7 +43,7 @@ def lookup_key(
     receiver: Callable[..., Any] | None, sender: object, dispatch_uid: Hashable | None
 ) -> LookupKey:
     """The registry key for a connect or disconnect call."""
-    skey = None if sender is None else id(sender)  # sender_key, without a call
+    skey = sender_key(sender)
     if dispatch_uid is not None:
         try:
             hash(dispatch_uid)
