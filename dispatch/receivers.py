@@ -132,15 +132,22 @@ def weak_reference(
 def receiver_kind(receiver: object, weak: bool, gets_signal: bool) -> Kind:
     """``check_receiver``, then the ``Kind`` a send calls the receiver by.
 
-    A plain function with an empty ``__dict__`` carries no coroutine marker
-    (``markcoroutinefunction``, ``functools.wraps``), so its code flags
-    answer every question at once; connects are mostly such functions.
+    Connects are mostly plain functions, whose code flags answer most
+    questions at once: one written with ``async def`` needs nothing more,
+    any other only asgiref's check for a coroutine marker
+    (``markcoroutinefunction``). Reading ``__dict__`` instead would give
+    every receiver function a dict it did not have.
     """
-    if type(receiver) is types.FunctionType and not receiver.__dict__:
+    if type(receiver) is types.FunctionType:
         flags = receiver.__code__.co_flags
-        if flags & inspect.CO_VARKEYWORDS and not flags & inspect.CO_ASYNC_GENERATOR:
-            return KINDS[weak, gets_signal, bool(flags & inspect.CO_COROUTINE), False]
+        if flags & inspect.CO_VARKEYWORDS:
+            if flags & inspect.CO_COROUTINE:
+                return KINDS[weak][gets_signal][True][False]
+            if not flags & inspect.CO_ASYNC_GENERATOR and not iscoroutinefunction(
+                receiver
+            ):
+                return KINDS[weak][gets_signal][False][False]
     checked = check_receiver(receiver)
     if is_async(checked):
-        return KINDS[weak, gets_signal, True, returns_any_awaitable(checked)]
-    return KINDS[weak, gets_signal, False, False]
+        return KINDS[weak][gets_signal][True][returns_any_awaitable(checked)]
+    return KINDS[weak][gets_signal][False][False]

@@ -1,19 +1,21 @@
-"""Snapshots: the immutable sequences of entries that sends iterate.
+"""Snapshots: the sequences of entries that sends iterate, fixed once a send starts.
 
-A connect publishes a new snapshot one entry longer and leaves the old one to
+A connect publishes a snapshot one entry longer and leaves the old one to
 the sends still reading it. While a snapshot is short it is a tuple, the
 cheapest thing to iterate; a tuple has to be copied whole to be extended,
 though, so 10,000 connects to one sender would copy 50 million entries.
 From ``chunk`` entries on (``Signal._CHUNK``), a snapshot is a ``Chunked``:
-full chunks that successive snapshots share, and a tail of fewer than
-``chunk`` entries. A connect then copies the tail, and once every ``chunk``
-connects the list of chunks. Such a sender has so many receivers that the few hundred
-nanoseconds a ``Chunked`` adds to a send do not show.
+a list that only ever grows at its end, and how many of its entries are
+published. A connect appends and publishes one more; an iteration stops at
+the length it started with, so a send that began before the connect never
+sees the new receiver, exactly as with tuples. Such a sender has so many
+receivers that the few hundred nanoseconds a ``Chunked`` adds to a send do
+not show.
 """
 
 from __future__ import annotations
 
-from itertools import chain, product
+from itertools import islice
 from typing import Any, Hashable, Iterator, Tuple, Union
 
 Kind = Tuple[bool, bool, bool, bool]
@@ -36,34 +38,41 @@ The last two only matter to the registry, which finds registrations by them.
 WEAK, IS_ASYNC = 0, 2
 """Positions in a ``Kind``, for code outside the send loop."""
 
-KINDS: dict[Kind, Kind] = {
-    (weak, gets_signal, is_async, awaits_any): (weak, gets_signal, is_async, awaits_any)
-    for weak, gets_signal, is_async, awaits_any in product((False, True), repeat=4)
-}
-"""Every ``Kind``, mapped to the one tuple that entries of that kind share.
+KINDS = tuple(
+    tuple(
+        tuple(
+            tuple(
+                (weak, gets_signal, is_async, awaits_any)
+                for awaits_any in (False, True)
+            )
+            for is_async in (False, True)
+        )
+        for gets_signal in (False, True)
+    )
+    for weak in (False, True)
+)
+"""Every ``Kind``, as ``KINDS[weak][gets_signal][is_async][awaits_any]``.
 
-Look one up as ``KINDS[weak, gets_signal, is_async, awaits_any]``, with
-``awaits_any`` true only for an async receiver.
+Entries of one kind share its tuple; indexing by the flags, unlike a dict
+keyed by them, builds and hashes no tuple.
 """
 
 
 class Chunked:
-    """A long snapshot: ``chunks`` (shared, never changed) then ``tail``."""
+    """A long snapshot: the first ``len(self)`` entries of a list that only grows.
 
-    __slots__ = ("_chunks", "_length", "_tail")
+    ``extended`` appends to it in place, so one ``Chunked`` must never be
+    published in two places of a registry (see ``unshared``).
+    """
 
-    def __init__(
-        self,
-        chunks: tuple[tuple[Entry, ...], ...],
-        tail: tuple[Entry, ...],
-        length: int,
-    ) -> None:
-        self._chunks = chunks
-        self._tail = tail
-        self._length = length
+    __slots__ = ("_entries", "_length")
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self._entries = entries
+        self._length = len(entries)
 
     def __iter__(self) -> Iterator[Entry]:
-        return chain(chain.from_iterable(self._chunks), self._tail)
+        return islice(self._entries, self._length)
 
     def __len__(self) -> int:
         return self._length
@@ -73,18 +82,22 @@ Snapshot = Union[Tuple[Entry, ...], Chunked]
 
 
 def extended(snapshot: Snapshot, entry: Entry, chunk: int) -> Snapshot:
-    """``snapshot`` followed by ``entry``, as a new snapshot; ``snapshot`` is unchanged.
+    """``snapshot`` followed by ``entry``; iterations already started are unchanged.
 
-    ``chunk`` is the length from which a snapshot is a ``Chunked``.
-
-    Tuples are extended by concatenation, which copies them once (unpacking
-    into a new tuple copies twice).
+    A tuple is copied (a ``Chunked`` from ``chunk`` entries on); a
+    ``Chunked`` grows in place and is returned.
     """
-    if isinstance(snapshot, tuple):
-        if len(snapshot) < chunk:
-            return snapshot + (entry,)  # noqa: RUF005
-        return Chunked((snapshot,), (entry,), len(snapshot) + 1)
-    tail = snapshot._tail + (entry,)  # noqa: RUF005
-    if len(tail) < chunk:
-        return Chunked(snapshot._chunks, tail, snapshot._length + 1)
-    return Chunked(snapshot._chunks + (tail,), (), snapshot._length + 1)  # noqa: RUF005
+    if isinstance(snapshot, Chunked):
+        snapshot._entries.append(entry)
+        snapshot._length += 1
+        return snapshot
+    if len(snapshot) < chunk:
+        return snapshot + (entry,)  # noqa: RUF005
+    return Chunked([*snapshot, entry])
+
+
+def unshared(snapshot: Snapshot) -> Snapshot:
+    """A snapshot with the same entries that ``extended`` may grow without changing ``snapshot``."""
+    if isinstance(snapshot, Chunked):
+        return Chunked(list(snapshot))
+    return snapshot

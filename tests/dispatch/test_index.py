@@ -6,6 +6,7 @@ connect and disconnect; those tests use more than ``Signal._INDEXED_FROM``.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from typing import Any, Callable
 
@@ -136,3 +137,58 @@ def test_a_sender_with_many_receivers_keeps_the_registry_rules(sender: Any) -> N
         signal.disconnect(owner.on_signal, sender=sender)
     assert registrations(signal) == 0
     assert signal._for_sender == {}
+
+
+# From Signal._CHUNK entries, a snapshot grows in place: these check that a
+# send still sees only what was connected before it started.
+
+
+@pytest.mark.parametrize("sender", [object(), None], ids=["one sender", "every sender"])
+@pytest.mark.parametrize("way", ["send", "send_sync"])
+def test_a_receiver_connected_during_a_send_to_a_long_snapshot_waits_for_the_next(
+    sender: Any, way: str
+) -> None:
+    signal = Signal()
+    calls: list[int] = []
+    late = labelled(calls, -1)
+
+    def connects_late(**kwargs: Any) -> None:
+        calls.append(0)
+        signal.connect(late, sender=sender)
+
+    signal.connect(connects_late, sender=sender)
+    for number in range(1, 2 * Signal._CHUNK):
+        signal.connect(labelled(calls, number), sender=sender)
+
+    def send() -> None:
+        if way == "send":
+            asyncio.run(signal.send(sender))
+        else:
+            signal.send_sync(sender)
+
+    send()
+    assert calls == list(range(2 * Signal._CHUNK))
+    calls.clear()
+    send()
+    assert calls == [*range(2 * Signal._CHUNK), -1]
+
+
+def test_a_senders_first_receivers_stay_out_of_a_long_every_sender_snapshot() -> None:
+    signal = Signal()
+    calls: list[int] = []
+    many = 2 * Signal._CHUNK
+    for number in range(many):
+        signal.connect(labelled(calls, number), sender=None)
+    first, second = object(), object()
+    signal.connect(labelled(calls, -1), sender=first)
+    signal.connect(labelled(calls, -2), sender=second)
+    signal.connect(labelled(calls, many))
+
+    everyone = list(range(many))
+    assert signal.send_sync(object()) and calls == [*everyone, many]
+    calls.clear()
+    signal.send_sync(first)
+    assert calls == [*everyone, -1, many]
+    calls.clear()
+    signal.send_sync(second)
+    assert calls == [*everyone, -2, many]
