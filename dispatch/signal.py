@@ -1,7 +1,7 @@
 """``Signal``: the registry of receivers and the ways to send to them.
 
 The registry is nothing but the snapshots sends read (``snapshot.py``): one
-immutable sequence of entries for every-sender receivers, and one per sender
+sequence of entries, fixed for every send that reads it, for every-sender receivers, and one per sender
 that has receivers of its own (merged with the every-sender ones, in
 connection order). Each entry says which sender it was connected for and
 under which ``dispatch_uid``, so connect and disconnect find a registration
@@ -10,12 +10,13 @@ entry plus index records.
 Only a sender with many registrations (``_INDEXED_FROM`` or more) also gets
 a dict from lookup key to entry, so that connecting thousands of receivers
 to one sender does not scan thousands of entries each time; from
-``_CHUNK`` entries a snapshot is kept in chunks, so that it does not copy
-them either.
+``_GROW_FROM`` entries a connect grows a snapshot in place (iterations
+already started stop at their old length), so that it does not copy them
+either.
 
 Lock discipline: ``connect``/``disconnect`` (and the clean-up of collected
-weak receivers) take ``self._lock`` and publish new snapshots; sends never
-take it. A send reads one snapshot, so a receiver that connects or
+weak receivers) take ``self._lock`` and publish new snapshots (or grow long
+ones in place); sends never take it. A send reads one snapshot, so a receiver that connects or
 disconnects during a send changes the next send only.
 """
 
@@ -63,7 +64,7 @@ class Signal:
     _INDEXED_FROM = 32
     """Snapshot length from which a sender's registrations are found through a dict."""
 
-    _CHUNK = 64
+    _GROW_FROM = 64
     """Snapshot length from which a connect extends a snapshot without copying it whole."""
 
     def __init__(self, name: str | None = None) -> None:
@@ -145,14 +146,16 @@ class Signal:
                 return
             for_sender = self._for_sender
             if skey is None:
-                self._for_any = extended(self._for_any, entry, self._CHUNK)
+                self._for_any = extended(self._for_any, entry, self._GROW_FROM)
                 for each in for_sender:
-                    for_sender[each] = extended(for_sender[each], entry, self._CHUNK)
+                    for_sender[each] = extended(
+                        for_sender[each], entry, self._GROW_FROM
+                    )
             else:
                 old = for_sender.get(skey)
                 if old is None:
                     old = unshared(self._for_any)
-                for_sender[skey] = extended(old, entry, self._CHUNK)
+                for_sender[skey] = extended(old, entry, self._GROW_FROM)
             if index is not None:
                 index[key[0]] = entry
             elif len(self._snapshot_of(skey)) >= self._INDEXED_FROM:

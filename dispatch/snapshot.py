@@ -4,12 +4,12 @@ A connect publishes a snapshot one entry longer and leaves the old one to
 the sends still reading it. While a snapshot is short it is a tuple, the
 cheapest thing to iterate; a tuple has to be copied whole to be extended,
 though, so 10,000 connects to one sender would copy 50 million entries.
-From ``chunk`` entries on (``Signal._CHUNK``), a snapshot is a ``Chunked``:
+From ``grow_from`` entries on (``Signal._GROW_FROM``), a snapshot is a ``Growing``:
 a list that only ever grows at its end, and how many of its entries are
 published. A connect appends and publishes one more; an iteration stops at
 the length it started with, so a send that began before the connect never
 sees the new receiver, exactly as with tuples. Such a sender has so many
-receivers that the few hundred nanoseconds a ``Chunked`` adds to a send do
+receivers that the few hundred nanoseconds a ``Growing`` adds to a send do
 not show.
 """
 
@@ -58,10 +58,10 @@ keyed by them, builds and hashes no tuple.
 """
 
 
-class Chunked:
+class Growing:
     """A long snapshot: the first ``len(self)`` entries of a list that only grows.
 
-    ``extended`` appends to it in place, so one ``Chunked`` must never be
+    ``extended`` appends to it in place, so one ``Growing`` must never be
     published in two places of a registry (see ``unshared``).
     """
 
@@ -78,26 +78,26 @@ class Chunked:
         return self._length
 
 
-Snapshot = Union[Tuple[Entry, ...], Chunked]
+Snapshot = Union[Tuple[Entry, ...], Growing]
 
 
-def extended(snapshot: Snapshot, entry: Entry, chunk: int) -> Snapshot:
+def extended(snapshot: Snapshot, entry: Entry, grow_from: int) -> Snapshot:
     """``snapshot`` followed by ``entry``; iterations already started are unchanged.
 
-    A tuple is copied (a ``Chunked`` from ``chunk`` entries on); a
-    ``Chunked`` grows in place and is returned.
+    A tuple is copied (into a ``Growing`` from ``grow_from`` entries on); a
+    ``Growing`` grows in place and is returned.
     """
-    if isinstance(snapshot, Chunked):
+    if isinstance(snapshot, Growing):
         snapshot._entries.append(entry)
         snapshot._length += 1
         return snapshot
-    if len(snapshot) < chunk:
+    if len(snapshot) < grow_from:
         return snapshot + (entry,)  # noqa: RUF005
-    return Chunked([*snapshot, entry])
+    return Growing([*snapshot, entry])
 
 
 def unshared(snapshot: Snapshot) -> Snapshot:
     """A snapshot with the same entries that ``extended`` may grow without changing ``snapshot``."""
-    if isinstance(snapshot, Chunked):
-        return Chunked(list(snapshot))
+    if isinstance(snapshot, Growing):
+        return Growing(list(snapshot))
     return snapshot

@@ -139,7 +139,7 @@ def test_a_sender_with_many_receivers_keeps_the_registry_rules(sender: Any) -> N
     assert signal._for_sender == {}
 
 
-# From Signal._CHUNK entries, a snapshot grows in place: these check that a
+# From Signal._GROW_FROM entries, a snapshot grows in place: these check that a
 # send still sees only what was connected before it started.
 
 
@@ -157,7 +157,7 @@ def test_a_receiver_connected_during_a_send_to_a_long_snapshot_waits_for_the_nex
         signal.connect(late, sender=sender)
 
     signal.connect(connects_late, sender=sender)
-    for number in range(1, 2 * Signal._CHUNK):
+    for number in range(1, 2 * Signal._GROW_FROM):
         signal.connect(labelled(calls, number), sender=sender)
 
     def send() -> None:
@@ -167,16 +167,16 @@ def test_a_receiver_connected_during_a_send_to_a_long_snapshot_waits_for_the_nex
             signal.send_sync(sender)
 
     send()
-    assert calls == list(range(2 * Signal._CHUNK))
+    assert calls == list(range(2 * Signal._GROW_FROM))
     calls.clear()
     send()
-    assert calls == [*range(2 * Signal._CHUNK), -1]
+    assert calls == [*range(2 * Signal._GROW_FROM), -1]
 
 
 def test_a_senders_first_receivers_stay_out_of_a_long_every_sender_snapshot() -> None:
     signal = Signal()
     calls: list[int] = []
-    many = 2 * Signal._CHUNK
+    many = 2 * Signal._GROW_FROM
     for number in range(many):
         signal.connect(labelled(calls, number), sender=None)
     first, second = object(), object()

@@ -72,10 +72,10 @@ class IndexedSignal(Signal):
     _INDEXED_FROM = 1
 
 
-class ChunkedSignal(Signal):
-    """Keeps every snapshot longer than two entries in chunks."""
+class GrowingSignal(Signal):
+    """Grows every snapshot longer than two entries in place."""
 
-    _CHUNK = 2
+    _GROW_FROM = 2
 
 
 class SignalMachine(RuleBasedStateMachine):
@@ -201,9 +201,9 @@ IndexedSignalMachine.TestCase.settings = SignalMachine.TestCase.settings
 test_indexed_signal_matches_the_model = IndexedSignalMachine.TestCase
 
 
-class ChunkedSignalMachine(SignalMachine):
-    signal_type = ChunkedSignal
+class GrowingSignalMachine(SignalMachine):
+    signal_type = GrowingSignal
 
 
-ChunkedSignalMachine.TestCase.settings = SignalMachine.TestCase.settings
-test_chunked_signal_matches_the_model = ChunkedSignalMachine.TestCase
+GrowingSignalMachine.TestCase.settings = SignalMachine.TestCase.settings
+test_growing_signal_matches_the_model = GrowingSignalMachine.TestCase
