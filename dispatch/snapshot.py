@@ -1,7 +1,7 @@
 """Snapshots: the sequences of entries that sends iterate, fixed once a send starts.
 
-A connect publishes a snapshot one entry longer and leaves the old one to
-the sends still reading it. While a snapshot is short it is a tuple, the
+A connect publishes a snapshot one entry longer, and the sends still reading
+the old one go on seeing exactly what they started with. While a snapshot is short it is a tuple, the
 cheapest thing to iterate; a tuple has to be copied whole to be extended,
 though, so 10,000 connects to one sender would copy 50 million entries.
 From ``grow_from`` entries on (``Signal._GROW_FROM``), a snapshot is a ``Growing``:
@@ -84,8 +84,9 @@ Snapshot = Union[Tuple[Entry, ...], Growing]
 def extended(snapshot: Snapshot, entry: Entry, grow_from: int) -> Snapshot:
     """``snapshot`` followed by ``entry``; iterations already started are unchanged.
 
-    A tuple is copied (into a ``Growing`` from ``grow_from`` entries on); a
-    ``Growing`` grows in place and is returned.
+    A tuple is copied (into a ``Growing`` from ``grow_from`` entries on), by
+    concatenation, which copies it once (unpacking into a new tuple copies
+    twice); a ``Growing`` grows in place and is returned.
     """
     if isinstance(snapshot, Growing):
         snapshot._entries.append(entry)
