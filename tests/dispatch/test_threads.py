@@ -44,9 +44,19 @@ def frequent_thread_switches() -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
+class EarlyGrowingSignal(Signal):
+    """Grows snapshots in place and indexes them from a few entries on."""
+
+    _GROW_FROM = 2
+    _INDEXED_FROM = 4
+
+
 @pytest.mark.usefixtures("frequent_thread_switches")
-def test_concurrent_connects_disconnects_and_sends() -> None:
-    signal = Signal()
+@pytest.mark.parametrize(
+    "signal_type", [Signal, EarlyGrowingSignal], ids=["default", "early growing"]
+)
+def test_concurrent_connects_disconnects_and_sends(signal_type: type[Signal]) -> None:
+    signal = signal_type()
     receivers = [
         [make_receiver((thread, index)) for index in range(RECEIVERS_PER_THREAD)]
         for thread in range(THREADS)
