@@ -1,12 +1,12 @@
 """``Signal``: the registry of receivers and the ways to send to them.
 
 The registry is nothing but the snapshots sends read (``snapshot.py``): one
-sequence of entries, fixed for every send that reads it, for every-sender receivers, and one per sender
-that has receivers of its own (merged with the every-sender ones, in
-connection order). Each entry says which sender it was connected for and
-under which ``dispatch_uid``, so connect and disconnect find a registration
-by scanning its sender's snapshot: a registration costs one entry, not an
-entry plus index records.
+sequence of entries for every-sender receivers, and one per sender that has
+receivers of its own (merged with the every-sender ones, in connection
+order); what a send reads of a snapshot is fixed once it starts. Each entry
+says which sender it was connected for and under which ``dispatch_uid``, so
+connect and disconnect find a registration by scanning its sender's
+snapshot: a registration costs one entry, not an entry plus index records.
 Only a sender with many registrations (``_INDEXED_FROM`` or more) also gets
 a dict from lookup key to entry, so that connecting thousands of receivers
 to one sender does not scan thousands of entries each time; from
@@ -16,8 +16,9 @@ either.
 
 Lock discipline: ``connect``/``disconnect`` (and the clean-up of collected
 weak receivers) take ``self._lock`` and publish new snapshots (or grow long
-ones in place); sends never take it. A send reads one snapshot, so a receiver that connects or
-disconnects during a send changes the next send only.
+ones in place); sends never take it. A send reads one snapshot, so a
+receiver that connects or disconnects during a send changes the next send
+only.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Signal:
     """Snapshot length from which a sender's registrations are found through a dict."""
 
     _GROW_FROM = 64
-    """Snapshot length from which a connect extends a snapshot without copying it whole."""
+    """Snapshot length from which a connect grows a snapshot in place, uncopied."""
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name

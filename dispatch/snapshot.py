@@ -1,16 +1,16 @@
 """Snapshots: the sequences of entries that sends iterate, fixed once a send starts.
 
 A connect publishes a snapshot one entry longer, and the sends still reading
-the old one go on seeing exactly what they started with. While a snapshot is short it is a tuple, the
-cheapest thing to iterate; a tuple has to be copied whole to be extended,
-though, so 10,000 connects to one sender would copy 50 million entries.
-From ``grow_from`` entries on (``Signal._GROW_FROM``), a snapshot is a ``Growing``:
-a list that only ever grows at its end, and how many of its entries are
-published. A connect appends and publishes one more; an iteration stops at
-the length it started with, so a send that began before the connect never
-sees the new receiver, exactly as with tuples. Such a sender has so many
-receivers that the few hundred nanoseconds a ``Growing`` adds to a send do
-not show.
+the old one go on seeing exactly what they started with. While a snapshot is
+short it is a tuple, the cheapest thing to iterate; a tuple has to be copied
+whole to be extended, though, so 10,000 connects to one sender would copy 50
+million entries. From ``grow_from`` entries on (``Signal._GROW_FROM``), a
+snapshot is a ``Growing``: a list that only ever grows at its end, and how
+many of its entries are published. A connect appends and publishes one
+more; an iteration stops at the length it started with, so a send that
+began before the connect never sees the new receiver, exactly as with
+tuples. Such a sender has so many receivers that the few hundred
+nanoseconds a ``Growing`` adds to a send do not show.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def extended(snapshot: Snapshot, entry: Entry, grow_from: int) -> Snapshot:
 
 
 def unshared(snapshot: Snapshot) -> Snapshot:
-    """A snapshot with the same entries that ``extended`` may grow without changing ``snapshot``."""
+    """The entries of ``snapshot``, in a snapshot ``extended`` may grow on its own."""
     if isinstance(snapshot, Growing):
         return Growing(list(snapshot))
     return snapshot
