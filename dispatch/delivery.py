@@ -66,6 +66,11 @@ muted_signals: ContextVar[frozenset[object]] = ContextVar(
 _Suspended = Tuple[int, Callable[..., Any], Any, Context, Any]
 """(result index, receiver, its coroutine, its context, its first yielded value)."""
 _Started = Tuple[int, Callable[..., Any], "asyncio.Task[Any]"]
+_Unfinished = Tuple[_Suspended, "list[_Started]", "list[tuple[int, BaseException]]"]
+"""What ``_start_receivers`` leaves to ``_finish``.
+
+The receiver that suspended, the Tasks started after it, the errors so far.
+"""
 
 
 class _Resume:
@@ -165,78 +170,104 @@ async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
 def sending(robust: bool) -> SendMethod:
     """Makes ``Signal.send`` or, with ``robust``, ``Signal.send_robust``.
 
-    The lookup and the calls are one coroutine, the one the caller awaits:
-    a send costs no call besides it, which is what keeps a send to no
-    receivers cheaper than Django's ``asend``. With ``robust`` an
-    ``Exception`` becomes the receiver's result (and is logged); otherwise the
-    first error in connection order is raised once all receivers have finished.
+    The coroutine the caller awaits only looks the receivers up: a send to no
+    receivers costs that coroutine and nothing else, which keeps it cheaper
+    than Django's ``asend``. The receivers are started by
+    ``_start_receivers``, a plain function, because a coroutine's locals are
+    set up, copied and cleared on every send, even one that returns at once:
+    with the loop's twenty locals in it, an empty send counted 8% more
+    instructions (2,826 against 2,615 on 3.11). With
+    ``robust`` an ``Exception`` becomes the receiver's result (and is logged);
+    otherwise the first error in connection order is raised once all
+    receivers have finished.
     """
 
     async def send(self: Snapshots, sender: object, **named: Any) -> list[Result]:
         """Calls the receivers of ``sender``: see ``Signal.send`` and ``send_robust``."""
-        for_sender = self._for_sender
         entries = (
-            for_sender.get(id(sender), self._for_any) if for_sender else self._for_any
+            self._for_sender.get(id(sender), self._for_any)
+            if self._for_sender
+            else self._for_any
         )
-        if not entries:
+        if not entries or self in muted_signals.get():
             return []
-        muted = muted_signals.get()
-        if muted and self in muted:
-            return []
-        if "signal" in named:
-            raise TypeError(f"send() to {self!r} got a payload named 'signal'")
-        with_signal: dict[str, Any] | None = None
-        without_signal: dict[str, Any] | None = None
         results: list[Any] = []
-        failures: list[tuple[int, BaseException]] = []
-        suspended: _Suspended | None = None
-        tasks: list[_Started] = []
-
-        for target, (weak, gets_signal, is_async, awaits_any), _, _ in entries:
-            if weak:
-                receiver = target()
-                if receiver is None:
-                    continue
-            else:
-                receiver = target
-            if gets_signal:
-                if with_signal is None:
-                    with_signal = {"signal": self, "sender": sender, **named}
-                kwargs = with_signal
-            else:
-                if without_signal is None:
-                    without_signal = {"sender": sender, **named}
-                kwargs = without_signal
-            try:
-                value = receiver(**kwargs)
-                if is_async:
-                    if awaits_any and type(value) is not _CoroutineType:
-                        value = _awaiting(value)
-                    context = copy_context()
-                    if suspended is None:
-                        step = _into(value, results, receiver)
-                        yielded = context.run(next, step, _DONE)
-                        if yielded is not _DONE:
-                            suspended = (len(results), receiver, step, context, yielded)
-                            results.append(None)
-                    else:
-                        task = _start_task(value, context)
-                        tasks.append((len(results), receiver, task))
-                        results.append(None)
-                    continue
-            except BaseException as error:
-                value = _failed(self, receiver, error, robust, len(results), failures)
-            results.append((receiver, value))
-
-        if suspended is not None:
-            await _finish(self, suspended, tasks, robust, results, failures)
-        if failures:
-            raise min(failures, key=lambda failure: failure[0])[1]
+        unfinished = _start_receivers(self, entries, sender, named, robust, results)
+        if unfinished is not None:
+            await _finish(self, unfinished, robust, results)
         return results
 
     send.__qualname__ = "Signal.send_robust" if robust else "Signal.send"
     send.__name__ = send.__qualname__[len("Signal.") :]
     return send
+
+
+def _start_receivers(
+    signal: object,
+    entries: Snapshot,
+    sender: object,
+    named: dict[str, Any],
+    robust: bool,
+    results: list[Any],
+) -> _Unfinished | None:
+    """Starts every receiver in ``entries``, in connection order, awaiting none.
+
+    Plain functions are called and coroutine receivers stepped until the
+    first one suspends; the coroutine receivers after it become Tasks. Each
+    finished receiver's ``(receiver, result)`` pair goes into ``results`` at
+    its place. ``None`` means the send is over, the first error (if any)
+    having been raised. Otherwise the places of the unfinished receivers hold
+    ``None`` and what ``_finish`` needs to complete them is returned.
+    """
+    if "signal" in named:
+        raise TypeError(f"send() to {signal!r} got a payload named 'signal'")
+    with_signal: dict[str, Any] | None = None
+    without_signal: dict[str, Any] | None = None
+    failures: list[tuple[int, BaseException]] = []
+    suspended: _Suspended | None = None
+    tasks: list[_Started] = []
+
+    for target, (weak, gets_signal, is_async, awaits_any), _, _ in entries:
+        if weak:
+            receiver = target()
+            if receiver is None:
+                continue
+        else:
+            receiver = target
+        if gets_signal:
+            if with_signal is None:
+                with_signal = {"signal": signal, "sender": sender, **named}
+            kwargs = with_signal
+        else:
+            if without_signal is None:
+                without_signal = {"sender": sender, **named}
+            kwargs = without_signal
+        try:
+            value = receiver(**kwargs)
+            if is_async:
+                if awaits_any and type(value) is not _CoroutineType:
+                    value = _awaiting(value)
+                context = copy_context()
+                if suspended is None:
+                    step = _into(value, results, receiver)
+                    yielded = context.run(next, step, _DONE)
+                    if yielded is not _DONE:
+                        suspended = (len(results), receiver, step, context, yielded)
+                        results.append(None)
+                else:
+                    task = _start_task(value, context)
+                    tasks.append((len(results), receiver, task))
+                    results.append(None)
+                continue
+        except BaseException as error:
+            value = _failed(signal, receiver, error, robust, len(results), failures)
+        results.append((receiver, value))
+
+    if suspended is not None:
+        return suspended, tasks, failures
+    if failures:
+        raise _first(failures)
+    return None
 
 
 def call_plain(
@@ -268,19 +299,19 @@ def call_plain(
             value = _failed(signal, receiver, error, robust, len(results), failures)
         results.append((receiver, value))
     if failures:
-        raise min(failures, key=lambda failure: failure[0])[1]
+        raise _first(failures)
     return results
 
 
 async def _finish(
-    signal: object,
-    suspended: _Suspended,
-    tasks: list[_Started],
-    robust: bool,
-    results: list[Any],
-    failures: list[tuple[int, BaseException]],
+    signal: object, unfinished: _Unfinished, robust: bool, results: list[Any]
 ) -> None:
-    """Awaits the receiver that suspended, then the Tasks started after it."""
+    """Awaits the receiver that suspended, then the Tasks started after it.
+
+    Their pairs go into their places in ``results``; then the first error in
+    connection order, if any, is raised.
+    """
+    suspended, tasks, failures = unfinished
     index, receiver, coro, context, yielded = suspended
     resuming = _Resume(coro, context, yielded)
     try:
@@ -313,6 +344,8 @@ async def _finish(
         else:
             value = _failed(signal, receiver, outcome, robust, index, failures)
         results[index] = (receiver, value)
+    if failures:
+        raise _first(failures)
 
 
 def _failed(
@@ -334,3 +367,8 @@ def _failed(
         return error
     failures.append((index, error))
     return None
+
+
+def _first(failures: list[tuple[int, BaseException]]) -> BaseException:
+    """The error of the receiver earliest in connection order."""
+    return min(failures, key=lambda failure: failure[0])[1]
