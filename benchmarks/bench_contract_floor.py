@@ -11,6 +11,9 @@ contract can get there: it times, side by side in one event loop,
   ``(receiver, result)`` pairs collected in order), with nothing for weak receivers, sync
   receivers, errors, suspension, muting or sender lookup;
 - the same without the context copy (which the contract requires);
+- the same stepping every receiver through one generator per send instead
+  of one per receiver (``_stepping``): fewer instructions per receiver, more
+  per send;
 - ``dispatch``: ``dispatch.Signal.send``.
 
 It prints the median of per-repeat ratios to the floor for 1 and 10
@@ -51,6 +54,48 @@ def _into(
     coro: Any, results: list[Any], index: int, receiver: Any
 ) -> Generator[Any, Any, None]:
     results[index] = (receiver, (yield from coro))
+
+
+@types.coroutine
+def _stepping(
+    results: list[Any], coro: Any, receiver: Any
+) -> Generator[Any, Any, None]:
+    """Runs ``coro``, then each ``(coroutine, receiver)`` sent to it, until ``None``.
+
+    It yields ``_DONE`` after each receiver, so the caller can step the next
+    one in another context; ``next(stepping, None)`` ends it without raising.
+    """
+    while True:
+        results.append((receiver, (yield from coro)))
+        following = yield _DONE
+        if following is None:
+            return
+        coro, receiver = following
+
+
+class SharedStepping:
+    """The contract minimum, with one stepping generator for the whole send."""
+
+    def __init__(self, receivers: list[Callable[..., Any]]) -> None:
+        self.receivers = receivers
+
+    async def send(self, sender: object, **named: Any) -> list[Any]:
+        kwargs = {"signal": self, "sender": sender, **named}
+        results: list[Any] = []
+        stepping = None
+        for receiver in self.receivers:
+            coro = receiver(**kwargs)
+            if stepping is None:
+                stepping = _stepping(results, coro, receiver)
+                yielded = copy_context().run(next, stepping, _DONE)
+                step = stepping.send
+            else:
+                yielded = copy_context().run(step, (coro, receiver))
+            if yielded is not _DONE:
+                raise RuntimeError("this minimum handles no suspending receiver")
+        if stepping is not None:
+            next(stepping, None)
+        return results
 
 
 class ContractMinimum:
@@ -111,6 +156,7 @@ def runners(count: int) -> dict[str, Callable[[int], Awaitable[int]]]:
         "floor": floor,
         "contract minimum": timing(minimum.send),
         "minimum without context copy": timing(without_copy.send),
+        "minimum, one stepping generator": timing(SharedStepping(receivers).send),
         "dispatch": timing(signal.send),
     }
 
