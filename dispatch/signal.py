@@ -306,8 +306,7 @@ class Signal:
     # Sending --------------------------------------------------------------
 
     def _live_entries(self, sender: object) -> Snapshot:
-        muted = muted_signals.get()
-        if muted and self in muted:
+        if self in muted_signals.get():
             return _NO_RECEIVERS
         return self._entries_for(sender)
 

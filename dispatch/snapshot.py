@@ -84,9 +84,9 @@ Snapshot = Union[Tuple[Entry, ...], Growing]
 def extended(snapshot: Snapshot, entry: Entry, grow_from: int) -> Snapshot:
     """``snapshot`` followed by ``entry``; iterations already started are unchanged.
 
-    A tuple is copied (into a ``Growing`` from ``grow_from`` entries on), by
-    concatenation, which copies it once (unpacking into a new tuple copies
-    twice); a ``Growing`` grows in place and is returned.
+    A ``Growing`` grows in place and is returned. A shorter tuple is
+    concatenated, which copies it once (unpacking into a new tuple copies
+    twice); one of ``grow_from`` entries or more is copied into a ``Growing``.
     """
     if isinstance(snapshot, Growing):
         snapshot._entries.append(entry)
