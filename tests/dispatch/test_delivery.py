@@ -339,7 +339,7 @@ def test_all_receivers_finish_then_the_first_error_in_connection_order_is_raised
 
 def test_cancelling_the_caller_cancels_and_awaits_every_running_receiver() -> None:
     signal = Signal()
-    cleaned_up: list[int] = []
+    cleaned_up: list[str] = []
     started = 0
 
     async def long_running(**kwargs: Any) -> None:
@@ -347,9 +347,11 @@ def test_cancelling_the_caller_cancels_and_awaits_every_running_receiver() -> No
         started += 1
         try:
             await asyncio.sleep(10)
-        finally:
+        except asyncio.CancelledError:
             await asyncio.sleep(0)  # a clean-up that itself awaits
-            cleaned_up.append(1)
+            cleaned_up.append("cancelled")
+            raise
+        cleaned_up.append("ran to the end")  # only if nobody cancelled it
 
     for _ in range(3):
         signal.connect(long_running, dispatch_uid=object())
@@ -364,7 +366,7 @@ def test_cancelling_the_caller_cancels_and_awaits_every_running_receiver() -> No
         assert not other_tasks()
 
     run(main())
-    assert cleaned_up == [1, 1, 1]
+    assert cleaned_up == ["cancelled"] * 3
 
 
 def test_cancellation_while_waiting_for_tasks_after_the_first_receiver_ended() -> None:

@@ -14,6 +14,7 @@ import pytest
 from registry_state import registrations
 
 from dispatch import Signal
+from dispatch.receivers import sender_key
 
 SENDERS = 5_000
 
@@ -36,8 +37,7 @@ def test_many_senders_each_reach_only_their_own_receiver() -> None:
 
     # One published snapshot per sender: a send reads its sender's entry.
     assert len(signal._for_sender) == SENDERS
-    assert signal._for_sender[id(senders[1234])] == signal._entries_for(senders[1234])
-    assert len(signal._entries_for(senders[1234])) == 1
+    assert len(signal._for_sender[id(senders[1234])]) == 1
 
     assert signal.receivers_for(senders[1234]) == [receivers[1234]]
     assert signal.send_sync(senders[1234]) == [(receivers[1234], 1234)]
@@ -99,7 +99,7 @@ def test_a_sender_with_many_receivers_keeps_the_registry_rules(sender: Any) -> N
         signal.connect(function, sender=sender)
         signal.connect(owner.on_signal, sender=sender, weak=True)
     signal.connect(labelled(calls, -1), sender=sender, dispatch_uid="uid")
-    assert sender is None or signal._index
+    assert sender_key(sender) in signal._index  # the dict lookups under test
 
     # Connecting again is a no-op, by receiver, bound method or uid.
     for function, owner in zip(functions, owners):

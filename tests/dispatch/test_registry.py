@@ -98,6 +98,22 @@ def test_a_weak_function_receiver_disappears_when_collected() -> None:
     assert signal._for_sender == {}
 
 
+def test_has_listeners_ignores_collected_weak_receivers_at_once() -> None:
+    """Asked first, before any send or lookup has cleared the dead entries."""
+    signal = Signal()
+    weak_one = recorder([], "weak")
+    listener = Listener()
+    signal.connect(weak_one, sender=SENDER, weak=True)
+    signal.connect(listener.on_event, weak=True)
+    assert signal.has_listeners(SENDER)
+
+    del weak_one, listener
+    gc.collect()
+
+    assert not signal.has_listeners(SENDER)
+    assert not signal.has_listeners()
+
+
 def test_a_weak_bound_method_lives_as_long_as_its_instance() -> None:
     signal = Signal()
     listener = Listener()
