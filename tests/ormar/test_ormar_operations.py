@@ -7,6 +7,7 @@ import pytest
 from ormar_models import HAS_EMIT_PARENT_SIGNALS, TestDatabase, config_of, signals_of
 
 from ormar_integration import (
+    install,
     post_delete,
     post_relation_add,
     post_save,
@@ -16,6 +17,7 @@ from ormar_integration import (
     pre_relation_remove,
     pre_save,
     pre_update,
+    uninstall,
 )
 
 
@@ -332,6 +334,118 @@ def test_emit_parent_signals_sends_once_per_concrete_ancestor(db, calls):
         ("post_delete_Animal", Animal),
     ]
     assert signals_of(Dog) is not signals_of(Animal)
+
+
+LIFECYCLE = (
+    "pre_save",
+    "post_save",
+    "pre_update",
+    "post_update",
+    "pre_delete",
+    "post_delete",
+)
+
+
+@pytest.mark.skipif(
+    not HAS_EMIT_PARENT_SIGNALS,
+    reason="emit_parent_signals exists from ormar 0.25 on",
+)
+def test_emit_parent_signals_skips_abstract_ancestors(tmp_path, calls):
+    def dog_lifecycle(db):
+        """Saves, updates, deletes a Dog; returns the models and what was sent."""
+        Base = db.model(
+            "Base",
+            {
+                "id": ormar.Integer(primary_key=True),
+                "name": ormar.String(max_length=50),
+            },
+            abstract=True,
+        )
+        Animal = db.model(
+            "Animal",
+            {"legs": ormar.Integer(default=4)},
+            bases=(Base,),
+            tablename="animals",
+        )
+        Dog = db.model("Dog", {}, bases=(Animal,), proxy=True, emit_parent_signals=True)
+        # ormar's own decorators, so the native run connects the same way.
+        for name in LIFECYCLE:
+            getattr(ormar, name)([Base, Animal, Dog])(calls.receiver(name))
+
+        async def scenario():
+            dog = await Dog(name="Rex").save()
+            await dog.update(name="Max")
+            await dog.delete()
+
+        db.run(scenario)
+        sent = [(label, sender) for label, sender, _ in calls]
+        calls.clear()
+        return Animal, Dog, sent
+
+    uninstall()
+    try:
+        *_, native = dog_lifecycle(TestDatabase(tmp_path / "native.sqlite"))
+    finally:
+        install()
+    Animal, Dog, sent = dog_lifecycle(TestDatabase(tmp_path / "dispatch.sqlite"))
+
+    # Dog itself, then each concrete ancestor: Animal (the table Dog proxies).
+    # Base is abstract (no table of its own), and ormar skips abstract
+    # ancestors, so a receiver connected to Base never hears a Dog.
+    assert sent == [(name, model) for name in LIFECYCLE for model in (Dog, Animal)]
+    assert [(label, sender.__name__) for label, sender in native] == [
+        (label, sender.__name__) for label, sender in sent
+    ]
+
+
+def test_save_related_sends_save_signals_once_per_saved_row(db, music, calls):
+    models = [music.Cover, music.Genre, music.AlbumGenre, music.Album, music.Track]
+    for signal in (pre_save, post_save, pre_update, post_update):
+        signal(models)(calls.receiver(signal.name))
+
+    def sent_for(instance):
+        return [label for label, _, kwargs in calls if kwargs["instance"] is instance]
+
+    cover = music.Cover(title="Blue")
+    genres = [music.Genre(name="Jazz"), music.Genre(name="Soul")]
+    album = music.Album(name="Venice", cover=cover, genres=genres)
+    tracks = [music.Track(title=title, album=album) for title in ("Intro", "Outro")]
+    created = [cover, album, *tracks, *genres]
+
+    async def save_graph():
+        saved = await album.save_related()
+        return saved, await music.AlbumGenre.objects.count()
+
+    saved, through_rows = db.run(save_graph)
+    # save_related saves every unsaved instance of the graph through save(),
+    # and each many-to-many link through a save() of an AlbumGenre row.
+    assert saved == len(created)
+    assert through_rows == len(genres)
+    for instance in created:
+        assert sent_for(instance) == ["pre_save", "post_save"]
+    links = [
+        kwargs["instance"]
+        for label, sender, kwargs in calls
+        if sender is music.AlbumGenre and label == "pre_save"
+    ]
+    assert len({id(link) for link in links}) == len(genres)
+    for link in links:
+        assert sent_for(link) == ["pre_save", "post_save"]
+    assert len(calls) == 2 * (len(created) + len(genres))
+
+    calls.clear()
+    changed = tracks[0]
+    changed.title = "Intro (live)"
+
+    async def save_change():
+        return await album.save_related()
+
+    # Saved rows are left alone; the changed one exists, so ormar updates it.
+    assert db.run(save_change) == 1
+    assert [(label, kwargs["instance"]) for label, _, kwargs in calls] == [
+        ("pre_update", changed),
+        ("post_update", changed),
+    ]
 
 
 def test_two_databases_do_not_interfere(tmp_path, calls):
