@@ -336,14 +336,12 @@ def test_emit_parent_signals_sends_once_per_concrete_ancestor(db, calls):
     assert signals_of(Dog) is not signals_of(Animal)
 
 
-LIFECYCLE = (
-    "pre_save",
-    "post_save",
-    "pre_update",
-    "post_update",
-    "pre_delete",
-    "post_delete",
-)
+LIFECYCLE = [
+    f"{when}_{operation}"
+    for operation in ("save", "update", "delete")
+    for when in ("pre", "post")
+]
+"""The six signals of a model's own rows, in the order one row's life sends them."""
 
 
 @pytest.mark.skipif(
