@@ -8,8 +8,9 @@ contract can get there: it times, side by side in one event loop,
 - ``contract minimum``: the least a send can do and keep the contract (one
   coroutine per send, a payload dict with ``signal=``, each coroutine receiver
   started by hand inside the caller's task, in its own ``copy_context()``,
-  ``(receiver, result)`` pairs collected in order), with nothing for weak receivers, sync
-  receivers, errors, suspension, muting or sender lookup;
+  through a generator that appends its ``(receiver, result)`` pair, as
+  ``dispatch`` does), with nothing for weak receivers, sync receivers,
+  errors, suspension, muting or sender lookup;
 - the same without the context copy (which the contract requires);
 - the same stepping every receiver through one generator per send instead
   of one per receiver (``_stepping``): fewer instructions per receiver, more
@@ -50,10 +51,8 @@ class Sender:
 
 
 @types.coroutine
-def _into(
-    coro: Any, results: list[Any], index: int, receiver: Any
-) -> Generator[Any, Any, None]:
-    results[index] = (receiver, (yield from coro))
+def _into(coro: Any, results: list[Any], receiver: Any) -> Generator[Any, Any, None]:
+    results.append((receiver, (yield from coro)))
 
 
 @types.coroutine
@@ -109,9 +108,7 @@ class ContractMinimum:
         kwargs = {"signal": self, "sender": sender, **named}
         results: list[Any] = []
         for receiver in self.receivers:
-            index = len(results)
-            results.append(None)
-            step = _into(receiver(**kwargs), results, index, receiver)
+            step = _into(receiver(**kwargs), results, receiver)
             if self.copy:
                 yielded = copy_context().run(next, step, _DONE)
             else:
