@@ -17,6 +17,7 @@ setup(
     install_requires=["asgiref>=3.6"],
     extras_require={
         "ormar": ["ormar>=0.10"],
+        "postgres": ["asyncpg"],
         "test": ["pytest", "hypothesis", "httpx", "fastapi"],
         "docs": ["mkdocs", "mkdocs-material", "mkdocstrings[python]"],
         "bench": ["django", "blinker", "matplotlib", "ormar", "aiosqlite"],

@@ -2,7 +2,9 @@
 
 0.10 to 0.12 keep a model's settings on an inner ``class Meta``; 0.20 onward
 on an ``ormar_config`` object. 0.24 added ``onupdate`` values to
-``Model.update``; 0.25 added ``emit_parent_signals``. The rest of the package
+``Model.update``; 0.25 added ``emit_parent_signals``. Up to 0.12 models are
+pydantic 1 models, from 0.20 pydantic 2 ones. Up to 0.21 a model's database
+is a ``databases.Database``, from 0.22 ormar's own ``DatabaseConnection``. The rest of the package
 asks this module and never looks at a version.
 """
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import ormar
 import ormar.models.metaclass as metaclass_module
+import sqlalchemy
 from ormar.queryset.queryset import QuerySet
 from ormar.relations.relation_proxy import RelationProxy
 from ormar.signals import Signal as OrmarSignal
@@ -29,8 +32,14 @@ __all__ = [
     "RelationProxy",
     "apply_update_kwargs",
     "config_of",
+    "database_of",
     "emitter_of",
+    "in_transaction",
+    "instance_from_json",
+    "instance_json",
+    "instance_with_pk",
     "is_model_class",
+    "notify",
     "signal_senders",
 ]
 
@@ -103,3 +112,76 @@ def signal_senders(model: type) -> list[type]:
         seen.add(id(ancestor_config.signals))
         senders.append(ancestor)
     return senders
+
+
+PYDANTIC_2 = hasattr(ormar.Model, "model_dump_json")
+
+
+def instance_json(instance: Any) -> str:
+    """``instance`` as pydantic's JSON, without through-model rows."""
+    if PYDANTIC_2:
+        return str(instance.model_dump_json(exclude_through_models=True))
+    return str(instance.json(exclude_through_models=True))
+
+
+def instance_from_json(model: type, values: dict[str, Any]) -> Any:
+    """An instance of ``model`` validated from what ``instance_json`` wrote."""
+    return model(**values)
+
+
+def instance_with_pk(model: type, pk: Any) -> Any:
+    """An unvalidated instance of ``model`` holding only its primary key."""
+    values = {config_of(model).pkname: pk}
+    if PYDANTIC_2:
+        return model.model_construct(**values)  # type: ignore[attr-defined]
+    return model.construct(**values)  # type: ignore[attr-defined]
+
+
+def database_of(model: type) -> Any:
+    """The database object ``model``'s queries go through."""
+    return config_of(model).database
+
+
+_NOTIFY = "SELECT pg_notify(:channel, :payload)"
+
+if hasattr(ormar, "DatabaseConnection"):
+
+    def in_transaction(database: Any) -> bool:
+        """Whether the next statement on ``database`` runs inside a transaction.
+
+        ormar's ``DatabaseConnection`` keeps the open transaction's connection
+        in a context variable and runs every statement there while it is set.
+        """
+        return database.get_transaction_connection() is not None
+
+    async def notify(database: Any, channel: str, payload: str) -> None:
+        """``pg_notify`` on the connection ormar's next statement would use.
+
+        Inside a transaction that is the transaction's own; outside, ormar's
+        AUTOCOMMIT view of its pool, where the NOTIFY takes effect at once (a
+        plain pooled connection would be rolled back, NOTIFY and all, when
+        handed back).
+        """
+        statement = sqlalchemy.text(_NOTIFY).bindparams(
+            channel=channel, payload=payload
+        )
+        async with database.get_query_executor() as executor:
+            await executor.fetch_val(statement)
+
+else:
+
+    def in_transaction(database: Any) -> bool:
+        """Whether the next statement on ``database`` runs inside a transaction.
+
+        ``databases`` runs statements on ``database.connection()``, which is
+        the transaction's connection while one is open.
+        """
+        return bool(database.connection()._transaction_stack)
+
+    async def notify(database: Any, channel: str, payload: str) -> None:
+        """``pg_notify`` on the connection ``databases`` would use next.
+
+        Outside a transaction asyncpg runs it in autocommit mode, so it takes
+        effect at once.
+        """
+        await database.fetch_val(_NOTIFY, {"channel": channel, "payload": payload})
