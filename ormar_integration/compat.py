@@ -10,6 +10,7 @@ asks this module and never looks at a version.
 
 from __future__ import annotations
 
+import json
 from types import ModuleType
 from typing import Any
 
@@ -36,7 +37,7 @@ __all__ = [
     "emitter_of",
     "in_transaction",
     "instance_from_json",
-    "instance_json",
+    "instance_values",
     "instance_with_pk",
     "is_model_class",
     "notify",
@@ -117,15 +118,35 @@ def signal_senders(model: type) -> list[type]:
 PYDANTIC_2 = hasattr(ormar.Model, "model_dump_json")
 
 
-def instance_json(instance: Any) -> str:
-    """``instance`` as pydantic's JSON, without through-model rows."""
+def instance_values(instance: Any) -> dict[str, Any]:
+    """The row ``instance`` stands for, as JSON values: its own columns through
+    pydantic, each foreign key as the related row's primary key.
+
+    Reverse and many-to-many relations are left out: rebuilt elsewhere they
+    would need every related row's required fields.
+    """
+    relations = instance.extract_related_names()
+    fields = config_of(instance.__class__).model_fields
     if PYDANTIC_2:
-        return str(instance.model_dump_json(exclude_through_models=True))
-    return str(instance.json(exclude_through_models=True))
+        dumped = instance.model_dump_json(exclude=relations)
+    else:
+        dumped = instance.json(exclude=relations)
+    values: dict[str, Any] = json.loads(dumped)
+    for name in relations:
+        field = fields[name]
+        if field.virtual or field.is_multi or field.is_through:
+            continue
+        related = getattr(instance, name)
+        values[name] = None if related is None else _json_ready(related.pk)
+    return values
+
+
+def _json_ready(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
 
 
 def instance_from_json(model: type, values: dict[str, Any]) -> Any:
-    """An instance of ``model`` validated from what ``instance_json`` wrote."""
+    """An instance of ``model`` validated from what ``instance_values`` gave."""
     return model(**values)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from types import TracebackType
-from typing import Any, Hashable
+from typing import Any, Callable
 
 import dispatch
 
@@ -48,16 +48,11 @@ class _RemoteSignal(dispatch.Signal):
         self._models = models
 
     def _connect(
-        self,
-        receiver: Any,
-        sender: object,
-        weak: bool,
-        dispatch_uid: Hashable | None,
-        with_signal: bool,
+        self, receiver: Callable[..., Any], sender: object, *args: Any, **kwargs: Any
     ) -> None:
         if isinstance(sender, type) and compat.is_model_class(sender):
             self._models.remember(sender)
-        super()._connect(receiver, sender, weak, dispatch_uid, with_signal)
+        super()._connect(receiver, sender, *args, **kwargs)
 
 
 def _checked_channel(channel: object) -> str:
@@ -164,7 +159,9 @@ class PostgresRelay:
             # Delivered by PostgreSQL at COMMIT, never after a ROLLBACK.
             await compat.notify(database, self.channel, payload)
         else:
-            await compat.notify(database, self.channel, payload)
+            # The operation's commit scope runs this once its write is done,
+            # and drops it if the write fails.
+            dispatch.on_commit(compat.notify, database, self.channel, payload)
 
     # Listening -----------------------------------------------------------
 

@@ -4,8 +4,9 @@ A payload is a JSON object: the signal's name, the sender model by a name
 every process resolves to its own class, the send's arguments, the
 publishing process (``origin``) and an event number of its own, so that
 PostgreSQL never folds two identical sends of one transaction into one
-notification. Model instances travel as pydantic's JSON and are rebuilt,
-not fetched, on the other side. PostgreSQL refuses payloads of 8,000 bytes
+notification. Model instances travel as pydantic's JSON of their columns
+(a foreign key as the related primary key) and are rebuilt, not fetched,
+on the other side. PostgreSQL refuses payloads of 8,000 bytes
 or more: such an event is sent again with each instance reduced to its
 primary key and marked ``partial``.
 """
@@ -74,7 +75,7 @@ def _encode_model(value: Any, pk_only: bool) -> list[Any]:
     name = model_name(value.__class__)
     if pk_only:
         return [_PK, name, value.pk]
-    return [_MODEL, name, json.loads(compat.instance_json(value))]
+    return [_MODEL, name, compat.instance_values(value)]
 
 
 def _encode_argument(value: Any, pk_only: bool) -> list[Any] | None:
