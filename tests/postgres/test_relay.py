@@ -181,8 +181,10 @@ def test_include_self_false_skips_this_process(pg_db):
     m = declare_models(pg_db)
 
     async def scenario() -> None:
-        others_only, skipped = listening_relay(pg_db, m, include_self=False)
-        everyone, heard = listening_relay(pg_db, m)
+        everyone, heard = listening_relay(pg_db, m)  # forwards Album's sends
+        others_only = PostgresRelay(pg_db.url, include_self=False)
+        skipped = Heard()
+        others_only.remote(post_save).connect(skipped.receiver("post_save"))
         async with others_only, everyone:
             await m.Album(name="mine").save()
             await until(lambda: heard.names("post_save") == ["mine"], "the event")
