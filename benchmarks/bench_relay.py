@@ -38,14 +38,16 @@ from ormar_integration import post_save
 from ormar_integration.relay import PostgresRelay
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "postgres"))
-from server import running_server  # noqa: E402
+from server import running_server
 
 LISTENERS = 3
 FLOOR_CHANNEL, RELAY_CHANNEL = "bench floor", "bench relay"
 
 
 def declare_album(url: str) -> tuple[Any, Any]:
-    database = ormar.DatabaseConnection(url.replace("postgresql://", "postgresql+asyncpg://"))
+    database = ormar.DatabaseConnection(
+        url.replace("postgresql://", "postgresql+asyncpg://")
+    )
 
     class Album(ormar.Model):
         ormar_config = ormar.OrmarConfig(
@@ -112,7 +114,9 @@ class Bench:
         probe = self.Album(id=10**6, name="relay-burst-0", play_count=10**6)
         from ormar_integration.relay_events import encode_event
 
-        self.payload_size = len(encode_event("post_save", self.Album, {"instance": probe}))
+        self.payload_size = len(
+            encode_event("post_save", self.Album, {"instance": probe})
+        )
 
     async def control(self, message: str) -> None:
         connection = await asyncpg.connect(self.url)
@@ -154,7 +158,9 @@ class Bench:
                 await asyncio.sleep(pace)
         self.await_lines(f"done {name}")
 
-    async def run(self, burst: int, paced: int, rounds: int) -> list[tuple[str, str, int, float]]:
+    async def run(
+        self, burst: int, paced: int, rounds: int
+    ) -> list[tuple[str, str, int, float]]:
         here = Path(__file__).resolve()
         self.listeners = [
             subprocess.Popen(
@@ -184,7 +190,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def report(bench: Bench, heard: list[tuple[str, str, int, float]], rounds: int, burst: int) -> None:
+def report(
+    bench: Bench, heard: list[tuple[str, str, int, float]], rounds: int, burst: int
+) -> None:
     by_phase: dict[str, list[tuple[int, float]]] = {}
     for _mode, phase, seq, at in heard:
         by_phase.setdefault(phase, []).append((seq, at))
@@ -206,8 +214,10 @@ def report(bench: Bench, heard: list[tuple[str, str, int, float]], rounds: int, 
             "p99 ms": 1000 * percentile(latencies, 0.99),
         }
     floor, relay = figures["floor"], figures["relay"]
-    print(f"Python {sys.version.split()[0]}, ormar {ormar.__version__}, asyncpg {asyncpg.__version__}, "
-          f"{LISTENERS} listener processes, payload {bench.payload_size} bytes")
+    print(
+        f"Python {sys.version.split()[0]}, ormar {ormar.__version__}, asyncpg {asyncpg.__version__}, "
+        f"{LISTENERS} listener processes, payload {bench.payload_size} bytes"
+    )
     print(f"{'':8}{'events/s':>10}{'sent/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for mode, row in figures.items():
         print(
@@ -216,8 +226,10 @@ def report(bench: Bench, heard: list[tuple[str, str, int, float]], rounds: int, 
         )
     throughput = relay["events/s"] / floor["events/s"]
     latency = relay["p99 ms"] / floor["p99 ms"]
-    print(f"relay/floor: throughput {throughput:.2f} x (target >= 0.5), "
-          f"p99 latency {latency:.2f} x (target <= 2)")
+    print(
+        f"relay/floor: throughput {throughput:.2f} x (target >= 0.5), "
+        f"p99 latency {latency:.2f} x (target <= 2)"
+    )
 
 
 def main() -> None:

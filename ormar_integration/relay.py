@@ -100,7 +100,9 @@ class PostgresRelay:
         if not isinstance(dsn, str):
             raise TypeError(f"PostgresRelay dsn must be a str, got {dsn!r}")
         if max_pending < 1:
-            raise ValueError(f"PostgresRelay max_pending must be >= 1, got {max_pending}")
+            raise ValueError(
+                f"PostgresRelay max_pending must be >= 1, got {max_pending}"
+            )
         self.dsn = dsn
         self.channel = _checked_channel(channel)
         self.include_self = include_self

@@ -17,11 +17,12 @@ reconnect. Memory therefore stays under ``max_pending`` payloads of at most
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Deque, Iterator, Union
+from typing import Any, Awaitable, Callable, Iterator, Union
 from urllib.parse import unquote, urlsplit
 
 __all__ = ["Gap", "Listener", "RelayConnectionError", "backoff_delays", "describe_dsn"]
@@ -103,7 +104,7 @@ class Listener:
         self._reconnect_delay = reconnect_delay
         self._max_reconnect_delay = max_reconnect_delay
         self._keepalive = keepalive
-        self._queue: Deque[Item] = deque()
+        self._queue: deque[Item] = deque()
         self._queued = asyncio.Event()
         self._connection: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -129,10 +130,8 @@ class Listener:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         connection, self._connection = self._connection, None
         if connection is not None:
             await self._close(connection)
@@ -180,7 +179,9 @@ class Listener:
         except Exception:
             connection.terminate()
 
-    def _on_notification(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+    def _on_notification(
+        self, connection: Any, pid: int, channel: str, payload: str
+    ) -> None:
         self._push(payload)
 
     def _push(self, item: Item) -> None:

@@ -62,13 +62,22 @@ async def listen(url: str, channel: str) -> None:
     done = asyncio.Event()
 
     def record(signal: Any, instance: Any, **kwargs: Any) -> None:
-        heard.append([signal.name.split()[-1], instance.name, instance.play_count, time.monotonic()])
+        heard.append(
+            [
+                signal.name.split()[-1],
+                instance.name,
+                instance.play_count,
+                time.monotonic(),
+            ]
+        )
         if instance.name == END:
             done.set()
 
     relay.remote(post_save).connect(record, sender=m.Album)
     relay.remote(post_update).connect(record, sender=m.Album)
-    relay.gap.connect(lambda reason, **kwargs: heard.append(["gap", reason, 0, time.monotonic()]))
+    relay.gap.connect(
+        lambda reason, **kwargs: heard.append(["gap", reason, 0, time.monotonic()])
+    )
     async with relay:
         print("listening", flush=True)
         await done.wait()

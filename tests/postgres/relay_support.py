@@ -30,7 +30,9 @@ def declare_models(db: PgDatabase) -> Any:
     return models
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+async def until(
+    condition: Callable[[], bool], what: str, timeout: float = WAIT
+) -> None:
     """Waits until ``condition()`` holds; fails naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -42,7 +42,9 @@ def pg_db(postgres_url: str) -> PgDatabase:
     return PgDatabase(postgres_url)
 
 
-def listening_relay(db: PgDatabase, m: Any, **options: Any) -> tuple[PostgresRelay, Heard]:
+def listening_relay(
+    db: PgDatabase, m: Any, **options: Any
+) -> tuple[PostgresRelay, Heard]:
     """A relay forwarding and hearing Album's post_save and post_update, and gaps."""
     relay = PostgresRelay(db.url, **options)
     heard = Heard()
@@ -96,7 +98,10 @@ def test_outside_a_transaction_the_notify_takes_effect(pg_db):
             album = await m.Album(name="autocommit").save()
             await album.update(play_count=7)
             await until(lambda: len(heard.events) == 2, "two events")
-        assert [(label, kw["instance"].name, kw["instance"].play_count) for label, kw in heard.events] == [
+        assert [
+            (label, kw["instance"].name, kw["instance"].play_count)
+            for label, kw in heard.events
+        ] == [
             ("post_save", "autocommit", 0),
             ("post_update", "autocommit", 7),
         ]
@@ -143,16 +148,29 @@ def test_remote_receivers_get_the_rebuilt_instance_and_arguments(pg_db):
         album_save = next(kw for kw in saves if kw["sender"] is m.Album)
         rebuilt = album_save["instance"]
         assert type(rebuilt) is m.Album and rebuilt is not album
-        assert (rebuilt.pk, rebuilt.name, rebuilt.play_count) == (album.pk, "Kind of", 3)
+        assert (rebuilt.pk, rebuilt.name, rebuilt.play_count) == (
+            album.pk,
+            "Kind of",
+            3,
+        )
         assert rebuilt.cover.pk == cover.pk
         assert album_save["partial"] is False
         assert album_save["origin"] == saves[0]["origin"]
         (add,) = [kw for label, kw in heard.events if label == "post_relation_add"]
         assert add["sender"] is m.Album
-        assert (add["instance"].pk, add["child"].pk, add["child"].name) == (album.pk, genre.pk, "Jazz")
-        assert (add["relation_name"], add["passed_kwargs"]) == ("genres", {"note": "modal"})
+        assert (add["instance"].pk, add["child"].pk, add["child"].name) == (
+            album.pk,
+            genre.pk,
+            "Jazz",
+        )
+        assert (add["relation_name"], add["passed_kwargs"]) == (
+            "genres",
+            {"note": "modal"},
+        )
         (bulk,) = [kw for label, kw in heard.events if label == "post_bulk_update"]
-        assert [(each.pk, each.play_count) for each in bulk["instances"]] == [(album.pk, 4)]
+        assert [(each.pk, each.play_count) for each in bulk["instances"]] == [
+            (album.pk, 4)
+        ]
 
     pg_db.run(scenario)
 
@@ -170,7 +188,11 @@ def test_an_instance_too_big_for_notify_goes_as_its_primary_key(pg_db):
             big = await m.Note(text="é" * MAX_PAYLOAD_BYTES).save()
             await until(lambda: len(heard.events) == 2, "two notes")
         (_, first), (_, second) = heard.events
-        assert (first["partial"], first["instance"].pk, first["instance"].text) == (False, small.pk, "x" * 100)
+        assert (first["partial"], first["instance"].pk, first["instance"].text) == (
+            False,
+            small.pk,
+            "x" * 100,
+        )
         assert (second["partial"], second["instance"].pk) == (True, big.pk)
         assert type(second["instance"]) is m.Note
 
@@ -214,7 +236,11 @@ def test_a_failing_remote_receiver_is_logged_and_the_listener_goes_on(pg_db, cap
 
     with caplog.at_level(logging.ERROR):
         pg_db.run(scenario)
-    failures = [r for r in caplog.records if r.exc_info and "receiver broke" in str(r.exc_info[1])]
+    failures = [
+        r
+        for r in caplog.records
+        if r.exc_info and "receiver broke" in str(r.exc_info[1])
+    ]
     assert len(failures) == 2
 
 
@@ -271,7 +297,9 @@ def test_a_killed_connection_reconnects_sends_gap_and_hears_what_follows(pg_db):
         relay, heard = listening_relay(pg_db, m)
         async with relay:
             await m.Album(name="before").save()
-            await until(lambda: heard.names("post_save") == ["before"], "the first event")
+            await until(
+                lambda: heard.names("post_save") == ["before"], "the first event"
+            )
             assert "gap" not in heard.labels()  # never on the first start
             assert await terminate_listeners(pg_db.url) == 1
             await until(lambda: "gap" in heard.labels(), "the gap")
@@ -311,7 +339,9 @@ def test_reconnect_retries_with_backoff_until_the_server_accepts_again(pg_db, ca
             await as_admin("ALTER ROLE relay_user LOGIN")
             await until(lambda: heard.labels() == ["gap"], "the gap")
             await m.Album(name="after").save()
-            await until(lambda: heard.names("post_save") == ["after"], "the event after")
+            await until(
+                lambda: heard.names("post_save") == ["after"], "the event after"
+            )
         assert heard.labels() == ["gap", "post_save"]
 
     def retries() -> list[logging.LogRecord]:
@@ -323,7 +353,14 @@ def test_reconnect_retries_with_backoff_until_the_server_accepts_again(pg_db, ca
 
 
 def test_backoff_doubles_up_to_its_cap():
-    assert list(itertools.islice(backoff_delays(0.1, 1.0), 6)) == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert list(itertools.islice(backoff_delays(0.1, 1.0), 6)) == [
+        0.1,
+        0.2,
+        0.4,
+        0.8,
+        1.0,
+        1.0,
+    ]
 
 
 def test_stop_leaves_no_task_and_no_connection(pg_db):
@@ -361,7 +398,9 @@ def test_a_channel_name_that_needs_quoting_works(pg_db):
 
 
 @pytest.mark.parametrize(
-    "channel", ["", "c" * 64, "é" * 32, "nul\x00"], ids=["empty", "64-bytes", "64-utf8-bytes", "nul"]
+    "channel",
+    ["", "c" * 64, "é" * 32, "nul\x00"],
+    ids=["empty", "64-bytes", "64-utf8-bytes", "nul"],
 )
 def test_a_channel_postgres_would_reject_or_truncate_fails_at_creation(channel):
     with pytest.raises(ValueError, match="channel") as error:
@@ -370,7 +409,9 @@ def test_a_channel_postgres_would_reject_or_truncate_fails_at_creation(channel):
 
 
 def test_a_channel_of_63_bytes_is_accepted():
-    assert PostgresRelay("postgresql://localhost/db", channel="c" * 63).channel == "c" * 63
+    assert (
+        PostgresRelay("postgresql://localhost/db", channel="c" * 63).channel == "c" * 63
+    )
 
 
 def bad_dsns(url: str) -> list[tuple[str, list[str]]]:
@@ -378,7 +419,10 @@ def bad_dsns(url: str) -> list[tuple[str, list[str]]]:
     closed_port = free_loopback_port()
     base, _, _ = url.rpartition("/")
     return [
-        (f"postgresql://postgres@127.0.0.1:{closed_port}/ormar_signals", ["127.0.0.1", f"port {closed_port}"]),
+        (
+            f"postgresql://postgres@127.0.0.1:{closed_port}/ormar_signals",
+            ["127.0.0.1", f"port {closed_port}"],
+        ),
         (f"{base}/no_such_database", ["'no_such_database'", "does not exist"]),
         ("postgresql://postgres@10.255.255.1:5432/db", ["10.255.255.1", "port 5432"]),
     ]

@@ -78,7 +78,9 @@ def test_every_listener_hears_exactly_the_committed_events_in_order(postgres_url
             prefix = f"w{writer}-"
             from_writer = [event for event in heard if event[1].startswith(prefix)]
             assert from_writer == committed(writer, TRANSACTIONS)
-        assert len(heard) == 1 + sum(len(committed(w, TRANSACTIONS)) for w in range(WRITERS))
+        assert len(heard) == 1 + sum(
+            len(committed(w, TRANSACTIONS)) for w in range(WRITERS)
+        )
         assert "gap" not in [event[0] for event in heard]
 
 
