@@ -190,7 +190,7 @@ class PostgresRelay:
 
     @property
     def pending(self) -> int:
-        """Events received and not yet delivered to this process's receivers."""
+        """Events (and gaps) received and not yet delivered to this process's receivers."""
         return self._listener.pending if self._listener is not None else 0
 
     @property

@@ -113,7 +113,7 @@ class Listener:
 
     @property
     def pending(self) -> int:
-        """Events (and gaps) waiting to be delivered."""
+        """Events and gaps waiting to be delivered."""
         return len(self._queue)
 
     async def start(self) -> None:
@@ -140,7 +140,13 @@ class Listener:
     # The connection ------------------------------------------------------
 
     async def _listen(self) -> Any:
-        import asyncpg
+        try:
+            import asyncpg
+        except ImportError as missing:  # publishing alone does not need it
+            raise ImportError(
+                "PostgresRelay listens with asyncpg: "
+                "pip install 'ormar-signals[postgres]'"
+            ) from missing
 
         try:
             connection = await asyncio.wait_for(
@@ -152,15 +158,10 @@ class Listener:
                 # asyncpg's timeout covers each address it tries; this one the whole.
                 self._connect_timeout,
             )
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as error:
+        except Exception as error:  # refused, timed out, rejected, or a bad DSN
             raise RelayConnectionError(
                 f"PostgresRelay could not connect to {describe_dsn(self._dsn)}: "
-                f"{type(error).__name__}: {error or 'timed out'}"
-            ) from error
-        except Exception as error:  # asyncpg's DSN and configuration errors
-            raise RelayConnectionError(
-                f"PostgresRelay could not connect to {describe_dsn(self._dsn)}: "
-                f"{type(error).__name__}: {error}"
+                f"{type(error).__name__}: {str(error) or 'timed out'}"
             ) from error
         try:
             await connection.add_listener(self._channel, self._on_notification)
