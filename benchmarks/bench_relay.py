@@ -4,8 +4,8 @@ Both sides run on a throw-away server (tests/postgres/server.py), in the
 same run, alternating:
 
 - floor: in an ormar transaction, ``SELECT pg_notify`` with raw asyncpg on
-  the transaction's own connection; listeners hear it with a bare asyncpg
-  callback.
+  the transaction's own connection (BEGIN and COMMIT through ormar, as for
+  the relay); listeners hear it with a bare asyncpg callback.
 - relay: in an ormar transaction, ``post_save.send(Album, instance=...)``
   forwarded by ``PostgresRelay``; listeners hear it through
   ``relay.remote(post_save)`` with the instance rebuilt.
@@ -140,16 +140,16 @@ class Bench:
             async with self.database.transaction():
                 if mode == "floor":
                     connection = self.database.get_transaction_connection()
-                    raw = (await connection.get_raw_connection()).driver_connection
-                    head = f"{name}:{seq}:"
-                    # SQLAlchemy has sent no BEGIN yet (it waits for a first
-                    # statement): raw asyncpg runs the whole transaction.
-                    async with raw.transaction():
-                        await raw.execute(
-                            "SELECT pg_notify($1, $2)",
-                            FLOOR_CHANNEL,
-                            head.ljust(self.payload_size, "x"),
-                        )
+                    adapted = (await connection.get_raw_connection()).dbapi_connection
+                    # SQLAlchemy sends BEGIN with the transaction's first
+                    # statement; begin here as it would, so that BEGIN and
+                    # COMMIT cost the floor what they cost the relay.
+                    await adapted._start_transaction()
+                    await adapted.driver_connection.execute(
+                        "SELECT pg_notify($1, $2)",
+                        FLOOR_CHANNEL,
+                        f"{name}:{seq}:".ljust(self.payload_size, "x"),
+                    )
                 else:
                     album = self.Album(id=seq, name=name, play_count=seq)
                     await post_save.send(self.Album, instance=album)

@@ -183,6 +183,14 @@ if hasattr(ormar, "DatabaseConnection"):
         plain pooled connection would be rolled back, NOTIFY and all, when
         handed back).
         """
+        connection = database.get_transaction_connection()
+        if connection is not None and connection.dialect.paramstyle == "numeric_dollar":
+            # asyncpg's own placeholders: no SQL to compile, the cheapest way
+            # that still goes through SQLAlchemy's per-connection lock.
+            await connection.exec_driver_sql(
+                "SELECT pg_notify($1, $2)", (channel, payload)
+            )
+            return
         statement = sqlalchemy.text(_NOTIFY).bindparams(
             channel=channel, payload=payload
         )
