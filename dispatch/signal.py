@@ -134,7 +134,7 @@ class Signal:
 
         For subclasses that call receivers in another library's style.
         """
-        if on_commit is not False and on_commit is not True:
+        if type(on_commit) is not bool:
             raise SignalDefinitionError(
                 f"on_commit must be True or False, got {on_commit!r} "
                 f"(connecting {receiver!r} to {self!r})"
