@@ -17,7 +17,13 @@ targets are stated in):
   (``pre_save(Model)(receiver)``, the ormar-style decorator).
 
 Every operation runs inside one transaction per chunk on a SQLite file, rolled
-back at the end of the chunk so the table never grows. The states take turns
+back at the end of the chunk so the table never grows.
+
+After commit: a second table times ``create`` inside a transaction of its own
+that commits, with the integration installed and one ``post_save`` receiver
+for the model, connected ordinarily (``receiver``) or with ``on_commit=True``
+(``on_commit receiver``, which runs after the COMMIT); the ratio is the
+second over the first. The rows are deleted after each chunk, untimed. The states take turns
 in chunks, in an order that rotates each round, so drift of a shared machine
 hits them alike. Before timing, each state is checked to call the receiver
 exactly as often as it should (4 times per create + update pair, or never).
@@ -136,8 +142,82 @@ async def check(state: str) -> None:
         )
 
 
+COMMITTED_STATES = ("receiver", "on_commit receiver")
+
+
+async def committed_chunk(state: str, size: int) -> list[float]:
+    """``size`` creates, each in a transaction that commits (µs each)."""
+    assert ormar_integration is not None
+    post_save = ormar_integration.post_save
+    post_save.connect(on_signal, sender=Album, on_commit=state == "on_commit receiver")
+    database = base_config.database
+    creates: list[float] = []
+    try:
+        for i in range(size):
+            start = perf_counter_ns()
+            async with database.transaction():
+                await Album.objects.create(name=f"album {i}", play_count=i)
+            creates.append((perf_counter_ns() - start) / 1000)
+    finally:
+        post_save.disconnect(on_signal, sender=Album)
+    await Album.objects.delete(each=True)
+    return creates
+
+
+async def run_committed(rounds: int, size: int) -> dict[str, list[list[float]]]:
+    """The after-commit table's samples; each state's receiver is checked first."""
+    for state in COMMITTED_STATES:
+        calls[0] = 0
+        await committed_chunk(state, 3)
+        if calls[0] != 3:
+            raise SystemExit(
+                f"ABORT: {state!r} called the receiver {calls[0]} times, expected 3"
+            )
+    samples: dict[str, list[list[float]]] = {s: [] for s in COMMITTED_STATES}
+    for round_ in range(rounds + 1):
+        order = COMMITTED_STATES if round_ % 2 else COMMITTED_STATES[::-1]
+        for state in order:
+            creates = await committed_chunk(state, size)
+            if round_:
+                samples[state].append(creates)
+    return samples
+
+
+def render_committed(
+    samples: dict[str, list[list[float]]], rounds: int, size: int
+) -> str:
+    ordinary, deferred = (samples[state] for state in COMMITTED_STATES)
+    ratio = statistics.median(
+        statistics.median(d) / statistics.median(o) for o, d in zip(ordinary, deferred)
+    )
+    p50 = {
+        state: statistics.median(t for chunk_ in samples[state] for t in chunk_)
+        for state in COMMITTED_STATES
+    }
+    return (
+        "\n".join(
+            [
+                f"### After commit: create in a committed transaction, Python {platform.python_version()}",
+                "",
+                f"- {rounds} rounds x {size} creates per state, each in its own transaction",
+                "",
+                "| post_save receiver | create p50 µs |",
+                "| --- | ---: |",
+                *(f"| {state} | {p50[state]:,.0f} |" for state in COMMITTED_STATES),
+                "",
+                f"on_commit receiver / receiver: {ratio:.3f} (median over rounds of the "
+                "per-round p50 ratio; target ≤ 1.05)",
+            ]
+        )
+        + "\n"
+    )
+
+
 Samples = Dict[str, Dict[str, List[List[float]]]]
 """samples[state][operation] = one list of µs per round."""
+
+
+samples_committed: dict[str, list[list[float]]] = {}
 
 
 async def run(rounds: int, size: int, states: list[str]) -> Samples:
@@ -161,6 +241,9 @@ async def run(rounds: int, size: int, states: list[str]) -> Samples:
                 if round_:
                     samples[state]["create"].append(creates)
                     samples[state]["update"].append(updates)
+        if ormar_integration is not None:
+            ormar_integration.install()
+            samples_committed.update(await run_committed(rounds, size))
         return samples
     finally:
         if ormar_integration is not None:
@@ -248,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     samples = asyncio.run(run(rounds, size, states))
     report = render(samples, rounds, size)
+    if samples_committed:
+        report += "\n" + render_committed(samples_committed, rounds, size)
     print(report)
     if args.out:
         path = args.out.with_name(args.out.stem + "_orm.md")

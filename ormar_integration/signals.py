@@ -40,9 +40,12 @@ class _IntegrationSignal(dispatch.Signal):
         weak: bool,
         dispatch_uid: Hashable | None,
         with_signal: bool,
+        on_commit: bool = False,
     ) -> None:
         with definition_errors():
-            super()._connect(receiver, sender, weak, dispatch_uid, with_signal)
+            super()._connect(
+                receiver, sender, weak, dispatch_uid, with_signal, on_commit
+            )
 
 
 class OrmarStyleSignal(_IntegrationSignal):
