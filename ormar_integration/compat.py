@@ -127,11 +127,14 @@ def instance_values(instance: Any) -> dict[str, Any]:
     """
     relations = instance.extract_related_names()
     fields = config_of(instance.__class__).model_fields
+    values: dict[str, Any]
     if PYDANTIC_2:
-        dumped = instance.model_dump_json(exclude=relations)
+        # With the relations excluded, ormar's model_dump adds nothing to
+        # pydantic's serializer but time.
+        serializer = instance.__class__.__pydantic_serializer__
+        values = serializer.to_python(instance, mode="json", exclude=relations)
     else:
-        dumped = instance.json(exclude=relations)
-    values: dict[str, Any] = json.loads(dumped)
+        values = json.loads(instance.json(exclude=relations))
     for name in relations:
         field = fields[name]
         if field.virtual or field.is_multi or field.is_through:
