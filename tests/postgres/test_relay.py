@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+import dispatch
 from ormar_integration import (
     post_bulk_update,
     post_relation_add,
@@ -443,3 +444,22 @@ def test_a_bad_dsn_fails_at_start_naming_the_server(postgres_url):
         assert asyncio.all_tasks() == {asyncio.current_task()}
 
     asyncio.run(scenario())
+
+
+def test_bad_arguments_name_what_was_wrong(pg_db):
+    m = declare_models(pg_db)
+    relay = PostgresRelay(pg_db.url)
+    with pytest.raises(
+        TypeError, match=r"sender must be an ormar model class.*'Album'"
+    ):
+        relay.forward(post_save, sender="Album")
+    unnamed = dispatch.Signal()
+    with pytest.raises(TypeError, match=r"named dispatch\.Signal"):
+        relay.forward(unnamed, sender=m.Album)
+    with pytest.raises(TypeError, match=r"named dispatch\.Signal"):
+        relay.remote(unnamed)
+    with pytest.raises(ValueError, match="max_pending must be >= 1, got 0"):
+        PostgresRelay(pg_db.url, max_pending=0)
+    with pytest.raises(TypeError, match="dsn must be a str, got None"):
+        PostgresRelay(None)  # type: ignore[arg-type]
+    assert relay.remote(post_save) is relay.remote(post_save)
