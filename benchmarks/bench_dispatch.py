@@ -5,6 +5,9 @@ Run from the repository root::
     PYTHONPATH=. python benchmarks/bench_dispatch.py            # 15 repeats
     PYTHONPATH=. python benchmarks/bench_dispatch.py --quick    # a smoke run
 
+It prints a markdown report and draws the chart that docs/benchmarks.md shows
+for this Python (docs/bench_dispatch_py3XX.png).
+
 Peers (each used the way its documentation shows):
 
 * ``django.dispatch.Signal.asend``, plain and with ``use_caching=True``;
