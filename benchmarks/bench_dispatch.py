@@ -705,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--chart",
         type=Path,
-        default=DOCS / f"bench_dispatch_py{sys.version_info[0]}{sys.version_info[1]}.png",
+        default=DOCS / "bench_dispatch_py{}{}.png".format(*sys.version_info[:2]),
         help="chart path (default docs/bench_dispatch_py3XX.png, the one the "
         "Benchmarks page shows for this Python)",
     )
