@@ -23,6 +23,7 @@ from ormar.queryset.queryset import QuerySet
 from ormar.relations.relation_proxy import RelationProxy
 from ormar.signals import Signal as OrmarSignal
 from ormar.signals import SignalEmitter as OrmarSignalEmitter
+from sqlalchemy.engine import make_url
 
 __all__ = [
     "CONFIG_ATTRIBUTE",
@@ -146,10 +147,10 @@ def returns_rows(database: Any) -> bool:
     PostgreSQL always; SQLite from 3.35 on, and only where SQLAlchemy 2
     compiles it (1.4's SQLite dialect refuses); other databases are read back.
     """
-    dialect = getattr(database, "dialect", None)
-    # ``databases.Database`` names its dialect in the URL; ormar's own
-    # connection carries SQLAlchemy's dialect.
-    name = dialect.name if dialect is not None else database.url.dialect
+    url = database.url
+    # ``databases.Database`` has a URL object that names its dialect; ormar's
+    # own connection keeps the URL string it was given.
+    name = url.dialect if hasattr(url, "dialect") else make_url(url).get_backend_name()
     if name in ("postgresql", "postgres"):
         return True
     return name == "sqlite" and _SQLALCHEMY_2 and sqlite3.sqlite_version_info >= (3, 35)
