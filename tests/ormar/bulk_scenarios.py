@@ -16,7 +16,15 @@ from typing import Any, Awaitable, Callable
 
 import ormar
 import pytest
-from fault_scenarios import BASELINE, Case, changed, load_baseline, read_tables
+from fault_scenarios import (
+    BASELINE,
+    ERRORS,
+    STYLES,
+    Case,
+    changed,
+    load_baseline,
+    read_tables,
+)
 from ormar_models import DatabaseConnection, TestDatabase, declare_music
 
 import ormar_integration
@@ -578,6 +586,17 @@ CASES = [
     for name in (f"pre_{operation}", f"post_{operation}")
 ]
 assert {case.signal_name for case in CASES} == set(SIX)
+
+MATRIX = [
+    pytest.param(
+        case, in_transaction, error, style, id=f"{case.id}-{where}-{error}-{style}"
+    )
+    for case in CASES
+    for in_transaction, where in ((False, "autocommit"), (True, "transaction"))
+    for error in ERRORS
+    for style in (STYLES if error != "none" else ("async",))
+]
+"""(case, in a transaction, error kind, receiver style), as ``fault_scenarios.MATRIX``."""
 
 
 # Zero cost when unused: the very same statements ---------------------------------

@@ -14,7 +14,7 @@ import sqlalchemy
 # Failed assertions inside the shared scenarios show their values too.
 pytest.register_assert_rewrite("bulk_scenarios", "fault_scenarios")
 import bulk_scenarios as scenarios  # noqa: E402
-from fault_scenarios import ERRORS, STYLES, run_fault_case  # noqa: E402
+from fault_scenarios import run_fault_case  # noqa: E402
 from ormar_models import signals_of  # noqa: E402
 
 from ormar_integration import compat  # noqa: E402
@@ -92,18 +92,7 @@ def test_bad_input_writes_nothing(db, case):
     scenarios.run_bad_input(db, case)
 
 
-@pytest.mark.parametrize(
-    ("case", "in_transaction", "error", "style"),
-    [
-        pytest.param(
-            case, in_transaction, error, style, id=f"{case.id}-{where}-{error}-{style}"
-        )
-        for case in scenarios.CASES
-        for in_transaction, where in ((False, "autocommit"), (True, "transaction"))
-        for error in ERRORS
-        for style in (STYLES if error != "none" else ("async",))
-    ],
-)
+@pytest.mark.parametrize(("case", "in_transaction", "error", "style"), scenarios.MATRIX)
 def test_fault_matrix(db, rows_from, case, in_transaction, error, style):
     run_fault_case(db, case, in_transaction, error, style)
 
