@@ -356,6 +356,30 @@ def run_update_key_kinds(db: TestDatabase) -> None:
     assert sorted((t.code, t.seat, t.status) for t in instances) == rows[1:]
 
 
+def run_many_rows(db: TestDatabase) -> None:
+    """More rows than one ``IN (...)`` read takes: every one comes back, once."""
+    m = declare_models(db)
+    heard = Heard()
+    heard.listen_to_all(m.Album)
+    count = 1234
+
+    async def scenario() -> list[tuple[Any, ...]]:
+        await m.Album.objects.bulk_create([m.Album(name=f"a{i}") for i in range(count)])
+        await m.Album.objects.filter(play_count=0).update(play_count=2)
+        await m.Album.objects.delete(each=True)
+        return await fetch(db, ALBUMS)
+
+    try:
+        assert db.run(scenario) == []
+    finally:
+        heard.disconnect_all()
+    expected = [(pk, f"a{pk - 1}", 0) for pk in range(1, count + 1)]
+    assert albums_of(heard.kwargs("post_bulk_create")["instances"]) == expected
+    for signal_name in ("post_queryset_update", "post_queryset_delete"):
+        rows = sorted(albums_of(heard.kwargs(signal_name)["instances"]))
+        assert rows == [(pk, title, 2) for pk, title, _ in expected]
+
+
 # delete -------------------------------------------------------------------------
 
 

@@ -61,6 +61,10 @@ def test_update_key_kinds_and_server_defaults(db, rows_from):
     scenarios.run_update_key_kinds(db)
 
 
+def test_many_rows(db, rows_from):
+    scenarios.run_many_rows(db)
+
+
 @pytest.mark.parametrize("matching", list(scenarios.FILTERS))
 def test_delete_gives_back_rows_before(db, rows_from, matching):
     scenarios.run_delete_gives_back_rows_before(db, matching)

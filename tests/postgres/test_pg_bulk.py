@@ -62,6 +62,10 @@ def test_update_key_kinds_and_server_defaults(pg_db, rows_from):
     scenarios.run_update_key_kinds(pg_db)
 
 
+def test_many_rows(pg_db, rows_from):
+    scenarios.run_many_rows(pg_db)
+
+
 @pytest.mark.parametrize("matching", list(scenarios.FILTERS))
 def test_delete_gives_back_rows_before(pg_db, rows_from, matching):
     scenarios.run_delete_gives_back_rows_before(pg_db, matching)
