@@ -22,6 +22,7 @@ from ormar_integration import (
     post_relation_add,
     post_save,
     post_update,
+    pre_save,
 )
 from ormar_integration.relay import PostgresRelay, RelayConnectionError
 from ormar_integration.relay_events import MAX_PAYLOAD_BYTES
@@ -463,3 +464,24 @@ def test_bad_arguments_name_what_was_wrong(pg_db):
     with pytest.raises(TypeError, match="dsn must be a str, got None"):
         PostgresRelay(None)  # type: ignore[arg-type]
     assert relay.remote(post_save) is relay.remote(post_save)
+
+
+def test_outside_a_transaction_a_failed_write_publishes_nothing(pg_db):
+    """A forwarded ``pre_save`` is published once the row is written: never
+    for an INSERT the database refused."""
+    m = declare_models(pg_db)
+
+    async def scenario() -> None:
+        relay = PostgresRelay(pg_db.url)
+        heard = Heard()
+        relay.forward(pre_save, sender=m.Album)
+        relay.remote(pre_save).connect(heard.receiver("pre_save"), sender=m.Album)
+        async with relay:
+            await m.Album(id=1, name="first").save()
+            with pytest.raises(Exception, match="duplicate key"):
+                await m.Album(id=1, name="refused").save()
+            await m.Album(id=2, name="second").save()
+            await until(lambda: "second" in heard.names("pre_save"), "the second save")
+        assert heard.names("pre_save") == ["first", "second"]
+
+    pg_db.run(scenario)
