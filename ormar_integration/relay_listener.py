@@ -10,8 +10,8 @@ queues a gap: whatever was committed in between was not heard.
 At most ``max_pending`` events wait in the queue. Events arriving while it
 is full are dropped and counted, and a gap (``reason="overflow"``) takes
 their place, so receivers learn they missed something exactly as after a
-reconnect. Memory therefore stays under ``max_pending`` payloads of at most
-8 KB each.
+reconnect. Gaps in a row merge into one, so memory stays under
+``max_pending`` payloads of at most 8 KB each, plus one gap.
 """
 
 from __future__ import annotations
@@ -185,17 +185,29 @@ class Listener:
     ) -> None:
         self._push(payload)
 
-    def _push(self, item: Item) -> None:
+    def _push(self, payload: str) -> None:
         queue = self._queue
-        if isinstance(item, str) and len(queue) >= self._max_pending:
-            self.dropped += 1
-            last = queue[-1] if queue else None
-            if isinstance(last, Gap) and last.reason == "overflow":
-                last.missed += 1
-            else:
-                queue.append(Gap("overflow", 1))
+        if len(queue) < self._max_pending:
+            queue.append(payload)
         else:
-            queue.append(item)
+            self.dropped += 1
+            self._push_gap("overflow", missed=1)
+        self._queued.set()
+
+    def _push_gap(self, reason: str, missed: int = 0) -> None:
+        """Queues a gap; one right behind another is merged into it.
+
+        So the queue never holds more than ``max_pending`` events plus one
+        gap, however long receivers stall; a merged gap that includes a
+        reconnect says so.
+        """
+        last = self._queue[-1] if self._queue else None
+        if isinstance(last, Gap):
+            last.missed += missed
+            if reason == "reconnect":
+                last.reason = reason
+        else:
+            self._queue.append(Gap(reason, missed))
         self._queued.set()
 
     async def _consume(self) -> None:
@@ -220,7 +232,7 @@ class Listener:
             lost, self._connection = self._connection, None
             lost.terminate()
             self._connection = await self._reconnect()
-            self._push(Gap("reconnect"))
+            self._push_gap("reconnect")
 
     async def _until_lost(self, connection: Any) -> None:
         """Returns once ``connection`` has closed or stopped answering."""
