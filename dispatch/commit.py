@@ -45,7 +45,6 @@ _current: ContextVar[CommitScope | None] = ContextVar(
 """The innermost scope opened in this context (it may have closed since)."""
 
 
-
 class OutermostWatcher(Protocol):
     """What ``dispatch.testing.capture_on_commit`` puts in ``outermost_watcher``."""
 

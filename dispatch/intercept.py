@@ -81,7 +81,7 @@ def muted_receiver(signal: Signal, receiver: Callable[..., Any]) -> Iterator[Non
         )
     with intercepting():
         mute = (signal, receiver_id(receiver), receiver)
-        token = _muted_receivers.set(_muted_receivers.get() + (mute,))
+        token = _muted_receivers.set((*_muted_receivers.get(), mute))
         try:
             yield
         finally:

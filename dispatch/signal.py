@@ -378,7 +378,9 @@ class Signal:
             return []
         if not any(entry[KIND][IS_ASYNC] for entry in entries):
             return call_plain(self, entries, sender, named, robust)
-        return run_from_sync(self, self.send_robust if robust else self.send, sender, **named)
+        return run_from_sync(
+            self, self.send_robust if robust else self.send, sender, **named
+        )
 
     # Scoped helpers -------------------------------------------------------
 
@@ -393,9 +395,7 @@ class Signal:
         finally:
             self.disconnect(receiver, sender=sender)
 
-    def muted(
-        self, receiver: Callable[..., Any] | None = None
-    ) -> ContextManager[None]:
+    def muted(self, receiver: Callable[..., Any] | None = None) -> ContextManager[None]:
         """Calls no receivers of this signal inside the block, in this context only.
 
         With ``receiver``, only that receiver is left out (for every sender
@@ -421,7 +421,10 @@ def _muted_signal(signal: Signal) -> Iterator[None]:
 
 
 def run_from_sync(
-    signal: Signal, send: Callable[..., Awaitable[list[Result]]], *args: Any, **kwargs: Any
+    signal: Signal,
+    send: Callable[..., Awaitable[list[Result]]],
+    *args: Any,
+    **kwargs: Any,
 ) -> list[Result]:
     """Runs ``send(*args, **kwargs)`` for ``send_sync``: async receivers, no running loop.
 

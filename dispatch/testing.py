@@ -40,9 +40,7 @@ class _Capture:
 
     __slots__ = ("active", "mute", "sender", "sent", "signals")
 
-    def __init__(
-        self, signals: tuple[Signal, ...], sender: object, mute: bool
-    ) -> None:
+    def __init__(self, signals: tuple[Signal, ...], sender: object, mute: bool) -> None:
         self.signals = signals
         self.sender = sender
         self.mute = mute
@@ -58,6 +56,16 @@ class _Capture:
             return False
         self.sent.append(Sent(signal, sender, named))
         return self.mute
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[Sent]]:
+        """Records the sends of the current context into ``self.sent`` for the block."""
+        with intercepting():
+            token = recorders.set((*recorders.get(), self))
+            try:
+                yield self.sent
+            finally:
+                recorders.reset(token)
 
 
 @contextlib.contextmanager
@@ -79,13 +87,11 @@ def capture(
         if not isinstance(each, Signal):
             raise TypeError(f"capture() takes Signal objects, got {each!r}")
     recorder = _Capture(signals, sender, mute)
-    with intercepting():
-        token = recorders.set(recorders.get() + (recorder,))
-        try:
-            yield recorder.sent
-        finally:
-            recorder.active = False
-            recorders.reset(token)
+    try:
+        with recorder.recording() as sent:
+            yield sent
+    finally:
+        recorder.active = False
 
 
 class OnCommitCall(NamedTuple):
@@ -106,14 +112,17 @@ class OnCommitCall(NamedTuple):
 
 
 def _calls(item: _Queued) -> list[OnCommitCall]:
-    if type(item) is not _QueuedSend:
+    """The calls one queued item stands for: one per receiver of a queued send."""
+    if not isinstance(item, _QueuedSend):
         return [OnCommitCall(item.func, tuple(item.args), dict(item.kwargs), None)]
+    signal = item.signal
+    assert isinstance(signal, Signal)
     calls = []
     for entry in item.entries:
         kwargs = {"sender": item.sender, **item.named}
         if entry[KIND][GETS_SIGNAL]:
-            kwargs = {"signal": item.signal, **kwargs}
-        calls.append(OnCommitCall(entry[TARGET], (), kwargs, item.signal))
+            kwargs = {"signal": signal, **kwargs}
+        calls.append(OnCommitCall(entry[TARGET], (), kwargs, signal))
     return calls
 
 

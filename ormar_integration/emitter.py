@@ -10,11 +10,11 @@ are ignored, so each receiver runs exactly once.
 
 from __future__ import annotations
 
-import contextlib
 from contextvars import ContextVar
 from typing import (
     Any,
     Callable,
+    ContextManager,
     Hashable,
     Iterator,
     MutableMapping,
@@ -86,7 +86,9 @@ class BoundSignal(dispatch.Signal):
     ``connect(receiver)`` registers ormar-style (no ``signal=``) for the
     model; ``disconnect`` removes that; ``send`` forwards to the module-level
     signal unless a patched ormar operation is running in this context.
-    ``muted()`` mutes the module-level signal, for every model.
+    ``muted()`` mutes the module-level signal (or, given a receiver, that
+    receiver on it), for every model. Sends through a view are sends of the
+    module-level signal, and ``dispatch.testing.capture`` records them so.
     """
 
     def __init__(self, signal: ModelSignal, models: list[type]) -> None:
@@ -146,8 +148,8 @@ class BoundSignal(dispatch.Signal):
     def send_robust_sync(self, sender: object, **named: Any) -> list[tuple[Any, Any]]:
         return self._signal.send_robust_sync(sender, **named)
 
-    def muted(self) -> contextlib._GeneratorContextManager[None]:
-        return self._signal.muted()
+    def muted(self, receiver: Callable[..., Any] | None = None) -> ContextManager[None]:
+        return self._signal.muted(receiver)
 
     @property
     def _receivers(self) -> ReceiversView:
