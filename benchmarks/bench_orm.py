@@ -1,9 +1,10 @@
-"""What signals cost an ormar ``create`` and ``update`` on SQLite.
+"""What signals cost ormar's writes on SQLite: ``create`` and ``update``, then bulk writes.
 
 Run from the repository root (ormar 0.22 or newer, aiosqlite)::
 
     PYTHONPATH=. python benchmarks/bench_orm.py
     PYTHONPATH=. python benchmarks/bench_orm.py --quick
+    PYTHONPATH=. python benchmarks/bench_orm.py --part bulk
 
 Four states, p50 microseconds per operation, and the median over rounds of
 each state's p50 divided by plain's p50 in the same round (the ratio the
@@ -17,10 +18,24 @@ targets are stated in):
   (``pre_save(Model)(receiver)``, the ormar-style decorator).
 
 Every operation runs inside one transaction per chunk on a SQLite file, rolled
-back at the end of the chunk so the table never grows. The states take turns
+back at the end of the chunk so the table never grows.
+
+After commit: a second table times ``create`` inside a transaction of its own
+that commits, with the integration installed and one ``post_save`` receiver
+for the model, connected ordinarily (``receiver``) or with ``on_commit=True``
+(``on_commit receiver``, which runs after the COMMIT); the ratio is the
+second over the first. The rows are deleted after each chunk, untimed. The states take turns
 in chunks, in an order that rotates each round, so drift of a shared machine
 hits them alike. Before timing, each state is checked to call the receiver
 exactly as often as it should (4 times per create + update pair, or never).
+
+The second table times ``QuerySet.bulk_create`` of 100 rows, then ``update``
+and ``delete`` of those 100 rows by filter, in the states ``plain``,
+``integration`` (no receivers), ``bulk receivers`` (one receiver on each of
+``post_bulk_create``, ``post_queryset_update`` and ``post_queryset_delete``:
+the rows come from ``RETURNING``) and ``bulk receivers, read back`` (the same,
+with the rows read in the write's transaction, the way taken where
+``RETURNING`` is not available).
 """
 
 from __future__ import annotations
@@ -136,8 +151,82 @@ async def check(state: str) -> None:
         )
 
 
+COMMITTED_STATES = ("receiver", "on_commit receiver")
+
+
+async def committed_chunk(state: str, size: int) -> list[float]:
+    """``size`` creates, each in a transaction that commits (µs each)."""
+    assert ormar_integration is not None
+    post_save = ormar_integration.post_save
+    post_save.connect(on_signal, sender=Album, on_commit=state == "on_commit receiver")
+    database = base_config.database
+    creates: list[float] = []
+    try:
+        for i in range(size):
+            start = perf_counter_ns()
+            async with database.transaction():
+                await Album.objects.create(name=f"album {i}", play_count=i)
+            creates.append((perf_counter_ns() - start) / 1000)
+    finally:
+        post_save.disconnect(on_signal, sender=Album)
+    await Album.objects.delete(each=True)
+    return creates
+
+
+async def run_committed(rounds: int, size: int) -> dict[str, list[list[float]]]:
+    """The after-commit table's samples; each state's receiver is checked first."""
+    for state in COMMITTED_STATES:
+        calls[0] = 0
+        await committed_chunk(state, 3)
+        if calls[0] != 3:
+            raise SystemExit(
+                f"ABORT: {state!r} called the receiver {calls[0]} times, expected 3"
+            )
+    samples: dict[str, list[list[float]]] = {s: [] for s in COMMITTED_STATES}
+    for round_ in range(rounds + 1):
+        order = COMMITTED_STATES if round_ % 2 else COMMITTED_STATES[::-1]
+        for state in order:
+            creates = await committed_chunk(state, size)
+            if round_:
+                samples[state].append(creates)
+    return samples
+
+
+def render_committed(
+    samples: dict[str, list[list[float]]], rounds: int, size: int
+) -> str:
+    ordinary, deferred = (samples[state] for state in COMMITTED_STATES)
+    ratio = statistics.median(
+        statistics.median(d) / statistics.median(o) for o, d in zip(ordinary, deferred)
+    )
+    p50 = {
+        state: statistics.median(t for chunk_ in samples[state] for t in chunk_)
+        for state in COMMITTED_STATES
+    }
+    return (
+        "\n".join(
+            [
+                f"### After commit: create in a committed transaction, Python {platform.python_version()}",
+                "",
+                f"- {rounds} rounds x {size} creates per state, each in its own transaction",
+                "",
+                "| post_save receiver | create p50 µs |",
+                "| --- | ---: |",
+                *(f"| {state} | {p50[state]:,.0f} |" for state in COMMITTED_STATES),
+                "",
+                f"on_commit receiver / receiver: {ratio:.3f} (median over rounds of the "
+                "per-round p50 ratio; target ≤ 1.05)",
+            ]
+        )
+        + "\n"
+    )
+
+
 Samples = Dict[str, Dict[str, List[List[float]]]]
 """samples[state][operation] = one list of µs per round."""
+
+
+samples_committed: dict[str, list[list[float]]] = {}
 
 
 async def run(rounds: int, size: int, states: list[str]) -> Samples:
@@ -161,6 +250,9 @@ async def run(rounds: int, size: int, states: list[str]) -> Samples:
                 if round_:
                     samples[state]["create"].append(creates)
                     samples[state]["update"].append(updates)
+        if ormar_integration is not None:
+            ormar_integration.install()
+            samples_committed.update(await run_committed(rounds, size))
         return samples
     finally:
         if ormar_integration is not None:
@@ -216,6 +308,146 @@ def render(samples: Samples, rounds: int, size: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Bulk and queryset writes ---------------------------------------------------------
+
+BULK_RECEIVERS = "bulk receivers"
+BULK_READ_BACK = "bulk receivers, read back"
+BULK_STATES = (PLAIN, INTEGRATION, BULK_RECEIVERS, BULK_READ_BACK)
+BULK_SIGNAL_NAMES = ("post_bulk_create", "post_queryset_update", "post_queryset_delete")
+BULK_OPERATIONS = ("bulk_create", "update", "delete")
+BULK_ROWS = 100
+
+
+class Batch(ormar.Model):
+    ormar_config = base_config.copy(tablename="batches")
+
+    id: int = ormar.Integer(primary_key=True)
+    batch: int = ormar.Integer()
+    name: str = ormar.String(max_length=100)
+    play_count: int = ormar.Integer(default=0)
+
+
+bulk_calls = [0]
+
+
+async def on_bulk_signal(sender: Any, instances: Any, **kwargs: Any) -> None:
+    bulk_calls[0] += len(instances)
+
+
+def always_read_back(database: Any) -> bool:
+    return False
+
+
+def enter_bulk(state: str) -> None:
+    assert ormar_integration is not None
+    if state == PLAIN:
+        ormar_integration.uninstall()
+        return
+    ormar_integration.install()
+    if state in (BULK_RECEIVERS, BULK_READ_BACK):
+        for name in BULK_SIGNAL_NAMES:
+            getattr(ormar_integration, name)(Batch)(on_bulk_signal)
+    if state == BULK_READ_BACK:
+        ormar_integration.compat.returns_rows = always_read_back  # type: ignore[assignment]
+
+
+def leave_bulk(state: str, returns_rows: Any) -> None:
+    assert ormar_integration is not None
+    for name in BULK_SIGNAL_NAMES:
+        getattr(ormar_integration, name).disconnect(on_bulk_signal, sender=Batch)
+    ormar_integration.compat.returns_rows = returns_rows
+
+
+async def bulk_chunk(size: int) -> dict[str, list[float]]:
+    """``size`` times: create, update and delete 100 rows (µs each), rolled back."""
+    timings: dict[str, list[float]] = {op: [] for op in BULK_OPERATIONS}
+    async with base_config.database.transaction(force_rollback=True):
+        for batch in range(size):
+            rows = [Batch(batch=batch, name=f"row {i}") for i in range(BULK_ROWS)]
+            start = perf_counter_ns()
+            await Batch.objects.bulk_create(rows)
+            timings["bulk_create"].append((perf_counter_ns() - start) / 1000)
+            start = perf_counter_ns()
+            await Batch.objects.filter(batch=batch).update(play_count=1)
+            timings["update"].append((perf_counter_ns() - start) / 1000)
+            start = perf_counter_ns()
+            await Batch.objects.filter(batch=batch).delete()
+            timings["delete"].append((perf_counter_ns() - start) / 1000)
+    return timings
+
+
+BulkSamples = Dict[str, Dict[str, List[List[float]]]]
+
+
+async def run_bulk(rounds: int, size: int) -> BulkSamples:
+    assert ormar_integration is not None
+    returns_rows = ormar_integration.compat.returns_rows
+    database = base_config.database
+    await database.connect()
+    async with base_config.engine.begin() as connection:
+        await connection.run_sync(base_config.metadata.create_all)
+    try:
+        for state in BULK_STATES:
+            enter_bulk(state)
+            try:
+                bulk_calls[0] = 0
+                await bulk_chunk(1)
+            finally:
+                leave_bulk(state, returns_rows)
+            expected = 3 * BULK_ROWS if state in (BULK_RECEIVERS, BULK_READ_BACK) else 0
+            if bulk_calls[0] != expected:
+                raise SystemExit(
+                    f"ABORT: state {state!r} reported {bulk_calls[0]} rows, expected {expected}"
+                )
+        print("bulk receivers' reach checked for every state", file=sys.stderr)
+        samples: BulkSamples = {
+            s: {op: [] for op in BULK_OPERATIONS} for s in BULK_STATES
+        }
+        for round_ in range(rounds + 1):  # round 0 warms up and is discarded
+            shift = round_ % len(BULK_STATES)
+            for state in BULK_STATES[shift:] + BULK_STATES[:shift]:
+                enter_bulk(state)
+                try:
+                    timings = await bulk_chunk(size)
+                finally:
+                    leave_bulk(state, returns_rows)
+                if round_:
+                    for op in BULK_OPERATIONS:
+                        samples[state][op].append(timings[op])
+        return samples
+    finally:
+        ormar_integration.install()
+        await database.disconnect()
+        await base_config.engine.dispose()
+
+
+def render_bulk(samples: BulkSamples, rounds: int, size: int) -> str:
+    lines = [
+        f"### ormar bulk_create / update / delete of {BULK_ROWS} rows, "
+        f"Python {platform.python_version()}",
+        "",
+        f"- {platform.platform()}; ormar {version('ormar')}, SQLAlchemy "
+        f"{version('sqlalchemy')}, aiosqlite {version('aiosqlite')}",
+        f"- {rounds} rounds x {size} of each write per state, in one rolled-back "
+        "transaction per chunk; ratio as above",
+        "",
+        "| state | bulk_create p50 µs | update p50 µs | delete p50 µs "
+        "| bulk_create ratio | update ratio | delete ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for state in BULK_STATES:
+        p50 = [overall_p50(samples, state, op) for op in BULK_OPERATIONS]
+        ratio = [ratio_to_plain(samples, state, op) for op in BULK_OPERATIONS]
+        lines.append(
+            f"| {state} | "
+            + " | ".join(f"{each:,.0f}" for each in p50)
+            + " | "
+            + " | ".join(f"{each:.3f}" for each in ratio)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -239,6 +471,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the path given to bench_dispatch.py: the ORM table is written next to it as "
         "<stem>_orm.md (default: print only)",
     )
+    parser.add_argument(
+        "--part",
+        choices=("all", "single", "bulk"),
+        default="all",
+        help="single: create / update only; bulk: the bulk writes only",
+    )
     args = parser.parse_args(argv)
     rounds, size = (3, 10) if args.quick else (args.rounds, args.chunk)
     states = [
@@ -246,8 +484,18 @@ def main(argv: list[str] | None = None) -> int:
         for s in STATES
         if ormar_integration is not None or s in (PLAIN, NATIVE_RECEIVER)
     ]
-    samples = asyncio.run(run(rounds, size, states))
-    report = render(samples, rounds, size)
+    report = ""
+    if args.part != "bulk":
+        samples = asyncio.run(run(rounds, size, states))
+        report = render(samples, rounds, size)
+        if samples_committed:
+            report += "\n" + render_committed(samples_committed, rounds, size)
+    if args.part != "single" and ormar_integration is not None:
+        bulk_size = max(1, size // 10)
+        bulk_samples = asyncio.run(run_bulk(rounds, bulk_size))
+        report += ("\n" if report else "") + render_bulk(
+            bulk_samples, rounds, bulk_size
+        )
     print(report)
     if args.out:
         path = args.out.with_name(args.out.stem + "_orm.md")

@@ -2,21 +2,28 @@
 
 0.10 to 0.12 keep a model's settings on an inner ``class Meta``; 0.20 onward
 on an ``ormar_config`` object. 0.24 added ``onupdate`` values to
-``Model.update``; 0.25 added ``emit_parent_signals``. The rest of the package
-asks this module and never looks at a version.
+``Model.update`` and ``QuerySet.update``; 0.25 added ``emit_parent_signals``.
+Up to 0.21 queries go through ``databases``, from 0.22 through ormar's own
+``DatabaseConnection``; the lines up to 0.20 pin SQLAlchemy 1.4, whose
+SQLite dialect cannot compile ``RETURNING``. The rest of the package asks
+this module and never looks at a version.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from types import ModuleType
-from typing import Any
+from typing import Any, AsyncIterator
 
 import ormar
 import ormar.models.metaclass as metaclass_module
+import sqlalchemy
 from ormar.queryset.queryset import QuerySet
 from ormar.relations.relation_proxy import RelationProxy
 from ormar.signals import Signal as OrmarSignal
 from ormar.signals import SignalEmitter as OrmarSignalEmitter
+from sqlalchemy.engine import make_url
 
 __all__ = [
     "CONFIG_ATTRIBUTE",
@@ -28,10 +35,16 @@ __all__ = [
     "QuerySet",
     "RelationProxy",
     "apply_update_kwargs",
+    "column_values",
     "config_of",
     "emitter_of",
+    "insert_values",
     "is_model_class",
+    "query_executor",
+    "returns_rows",
+    "row_mapping",
     "signal_senders",
+    "update_values",
 ]
 
 Model: type = ormar.Model
@@ -103,3 +116,61 @@ def signal_senders(model: type) -> list[type]:
         seen.add(id(ancestor_config.signals))
         senders.append(ancestor)
     return senders
+
+
+def insert_values(instance: Any) -> dict[str, Any]:
+    """The column values ``QuerySet.bulk_create`` inserts for ``instance``."""
+    dump = getattr(instance, "model_dump", None) or instance.dict
+    values: dict[str, Any] = instance.prepare_model_to_save(dump())
+    return values
+
+
+def update_values(model: type, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the ``onupdate`` values ``QuerySet.update`` adds (0.24+)."""
+    populate = getattr(model, "populate_onupdate_value", None)
+    return values if populate is None else dict(populate(values))
+
+
+def column_values(model: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Field values as ``QuerySet.update`` writes them: checked, by column name."""
+    validate = getattr(model, "validate_enums", None) or model.validate_choices
+    columns: dict[str, Any] = model.translate_columns_to_aliases(validate(values))
+    return columns
+
+
+_SQLALCHEMY_2 = int(sqlalchemy.__version__.split(".")[0]) >= 2
+
+
+def returns_rows(database: Any) -> bool:
+    """Whether INSERT, UPDATE and DELETE can end in ``RETURNING`` on ``database``.
+
+    PostgreSQL always; SQLite from 3.35 on, and only where SQLAlchemy 2
+    compiles it (1.4's SQLite dialect refuses); other databases are read back.
+    """
+    url = database.url
+    # ``databases.Database`` has a URL object that names its dialect; ormar's
+    # own connection keeps the URL string it was given.
+    name = url.dialect if hasattr(url, "dialect") else make_url(url).get_backend_name()
+    if name in ("postgresql", "postgres"):
+        return True
+    return name == "sqlite" and _SQLALCHEMY_2 and sqlite3.sqlite_version_info >= (3, 35)
+
+
+@contextlib.asynccontextmanager
+async def query_executor(database: Any) -> AsyncIterator[Any]:
+    """What runs statements on ``database``: ``execute``, ``fetch_all``, ``fetch_val``.
+
+    In a transaction (``database.transaction()``) it runs them on the
+    transaction's connection.
+    """
+    open_executor = getattr(database, "get_query_executor", None)
+    if open_executor is None:
+        yield database
+        return
+    async with open_executor() as executor:
+        yield executor
+
+
+def row_mapping(row: Any) -> Any:
+    """A result row as a mapping of column name to value, on every line."""
+    return getattr(row, "_mapping", row)

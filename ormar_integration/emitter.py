@@ -158,7 +158,7 @@ class BoundSignal(dispatch.Signal):
 
 
 class ModelEmitter(dispatch.SignalEmitter):
-    """A model's signals: the eleven built-in views plus custom signals.
+    """A model's signals: the built-in views (``MODEL_SIGNALS``) plus custom signals.
 
     Reading an unknown name creates an ``OrmarStyleSignal``. Assigning an
     ``ormar.Signal`` stores an ``OrmarStyleSignal`` carrying its receivers

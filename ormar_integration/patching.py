@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, NamedTuple
 
-from . import compat, operations
+from . import bulk_writes, compat, operations
 from .emitter import ModelEmitter
 
 __all__ = ["PATCHES", "install", "is_installed", "uninstall"]
@@ -31,6 +31,9 @@ PATCHES: list[tuple[Any, str, Callable[[Any], Any]]] = [
     (compat.Model, "update", operations.wrap_update),
     (compat.Model, "delete", operations.wrap_delete),
     (compat.QuerySet, "bulk_update", operations.wrap_bulk_update),
+    (compat.QuerySet, "bulk_create", bulk_writes.wrap_bulk_create),
+    (compat.QuerySet, "update", bulk_writes.wrap_queryset_update),
+    (compat.QuerySet, "delete", bulk_writes.wrap_queryset_delete),
     (compat.RelationProxy, "add", operations.wrap_relation_add),
     (compat.RelationProxy, "remove", operations.wrap_relation_remove),
     (

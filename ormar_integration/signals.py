@@ -1,4 +1,8 @@
-"""The eleven model signals, and the signal kind that calls receivers ormar's way."""
+"""The model signals, and the signal kind that calls receivers ormar's way.
+
+ormar's eleven, then six for the writes ormar sends nothing for:
+``QuerySet.bulk_create``, ``QuerySet.update`` and ``QuerySet.delete``.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,19 @@ __all__ = [
     "MODEL_SIGNALS",
     "ModelSignal",
     "OrmarStyleSignal",
+    "post_bulk_create",
     "post_bulk_update",
     "post_delete",
+    "post_queryset_delete",
+    "post_queryset_update",
     "post_relation_add",
     "post_relation_remove",
     "post_save",
     "post_update",
+    "pre_bulk_create",
     "pre_delete",
+    "pre_queryset_delete",
+    "pre_queryset_update",
     "pre_relation_add",
     "pre_relation_remove",
     "pre_save",
@@ -40,9 +50,12 @@ class _IntegrationSignal(dispatch.Signal):
         weak: bool,
         dispatch_uid: Hashable | None,
         with_signal: bool,
+        on_commit: bool = False,
     ) -> None:
         with definition_errors():
-            super()._connect(receiver, sender, weak, dispatch_uid, with_signal)
+            super()._connect(
+                receiver, sender, weak, dispatch_uid, with_signal, on_commit
+            )
 
 
 class OrmarStyleSignal(_IntegrationSignal):
@@ -116,6 +129,12 @@ post_relation_add = ModelSignal("post_relation_add")
 pre_relation_remove = ModelSignal("pre_relation_remove")
 post_relation_remove = ModelSignal("post_relation_remove")
 post_bulk_update = ModelSignal("post_bulk_update")
+pre_bulk_create = ModelSignal("pre_bulk_create")
+post_bulk_create = ModelSignal("post_bulk_create")
+pre_queryset_update = ModelSignal("pre_queryset_update")
+post_queryset_update = ModelSignal("post_queryset_update")
+pre_queryset_delete = ModelSignal("pre_queryset_delete")
+post_queryset_delete = ModelSignal("post_queryset_delete")
 
 MODEL_SIGNALS: dict[str, ModelSignal] = {
     "pre_save": pre_save,
@@ -129,5 +148,16 @@ MODEL_SIGNALS: dict[str, ModelSignal] = {
     "pre_relation_remove": pre_relation_remove,
     "post_relation_remove": post_relation_remove,
     "post_bulk_update": post_bulk_update,
+    "pre_bulk_create": pre_bulk_create,
+    "post_bulk_create": post_bulk_create,
+    "pre_queryset_update": pre_queryset_update,
+    "post_queryset_update": post_queryset_update,
+    "pre_queryset_delete": pre_queryset_delete,
+    "post_queryset_delete": post_queryset_delete,
 }
-"""The names ormar gives a model's built-in signals, and the signal behind each."""
+"""A model's built-in signal names, and the signal behind each.
+
+ormar's eleven, then the six bulk and queryset ones, so that
+``Album.ormar_config.signals.pre_bulk_create`` reaches the same signal
+rather than a custom one no write ever sends.
+"""

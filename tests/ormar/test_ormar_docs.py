@@ -74,6 +74,12 @@ MODEL_SIGNALS = [
         "pre_relation_remove",
         "post_relation_remove",
         "post_bulk_update",
+        "pre_bulk_create",
+        "post_bulk_create",
+        "pre_queryset_update",
+        "post_queryset_update",
+        "pre_queryset_delete",
+        "post_queryset_delete",
     )
 ]
 

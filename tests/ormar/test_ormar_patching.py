@@ -65,11 +65,14 @@ def test_patches_name_every_replaced_attribute():
     assert ("Model", "update") in names
     assert ("Model", "delete") in names
     assert ("QuerySet", "bulk_update") in names
+    assert ("QuerySet", "bulk_create") in names
+    assert ("QuerySet", "update") in names
+    assert ("QuerySet", "delete") in names
     assert ("RelationProxy", "add") in names
     assert ("RelationProxy", "remove") in names
     hook = (compat.METACLASS_MODULE.__name__, compat.SIGNAL_REGISTRATION_HOOK)
     assert hook in names  # where ormar gives each new model its emitter
-    assert len(PATCHES) == 6 + 1  # the six methods above and that hook
+    assert len(PATCHES) == 9 + 1  # the nine methods above and that hook
 
 
 def test_uninstalled_ormar_sends_natively_and_dispatch_receivers_are_silent(
