@@ -1,9 +1,11 @@
 """Every difference between the ormar release lines this package supports.
 
 0.10 to 0.12 keep a model's settings on an inner ``class Meta``; 0.20 onward
-on an ``ormar_config`` object. 0.24 added ``onupdate`` values to
-``Model.update``; 0.25 added ``emit_parent_signals``. The rest of the package
-asks this module and never looks at a version.
+on an ``ormar_config`` object. Up to 0.21 transactions are those of the
+``databases`` package; 0.22 brought ormar's own ``DatabaseConnection``. 0.24
+added ``onupdate`` values to ``Model.update``; 0.25 added
+``emit_parent_signals``. The rest of the package asks this module and never
+looks at a version.
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from ormar.relations.relation_proxy import RelationProxy
 from ormar.signals import Signal as OrmarSignal
 from ormar.signals import SignalEmitter as OrmarSignalEmitter
 
+try:
+    from ormar.databases.transaction import Transaction as _OwnTransaction
+except ImportError:  # ormar < 0.22: the transactions of ``databases``
+    _OwnTransaction = None
+    from databases.core import Transaction as _DatabasesTransaction
+
 __all__ = [
     "CONFIG_ATTRIBUTE",
     "METACLASS_MODULE",
     "SIGNAL_REGISTRATION_HOOK",
+    "TRANSACTION",
+    "TRANSACTION_METHODS",
     "Model",
     "OrmarSignal",
     "OrmarSignalEmitter",
@@ -29,9 +39,12 @@ __all__ = [
     "RelationProxy",
     "apply_update_kwargs",
     "config_of",
+    "connection_of",
+    "current_connection",
     "emitter_of",
     "is_model_class",
     "signal_senders",
+    "transaction_is_open",
 ]
 
 Model: type = ormar.Model
@@ -46,6 +59,50 @@ SIGNAL_REGISTRATION_HOOK = "register_signals"
 The metaclass looks it up in its module on every class creation, so
 replacing the module attribute reaches every model created afterwards.
 """
+
+
+TRANSACTION: type = _OwnTransaction or _DatabasesTransaction
+"""The class of what ``database.transaction()`` returns."""
+
+TRANSACTION_METHODS: tuple[str, ...] = (
+    ("__aenter__", "__aexit__")
+    if _OwnTransaction is not None
+    else ("start", "commit", "rollback")
+)
+"""The methods every way of using a transaction goes through.
+
+``databases`` routes ``async with``, the decorator and ``await
+database.transaction()`` through ``start``, ``commit`` and ``rollback``;
+ormar's own transaction is an async context manager only.
+"""
+
+
+def connection_of(transaction: Any) -> Any:
+    """The connection a started transaction runs on (one per savepoint stack)."""
+    return transaction._connection
+
+
+def current_connection(database: Any) -> Any:
+    """The connection a write through ``database`` would use here and now.
+
+    ``None`` on ormar's own layer outside a transaction (each write then
+    takes a pooled connection in autocommit mode).
+    """
+    if _OwnTransaction is not None:
+        return database.get_transaction_connection()
+    return database.connection()
+
+
+def transaction_is_open(transaction: Any) -> bool:
+    """Whether a transaction whose commit or rollback just raised is still open.
+
+    ``databases`` refuses to end a transaction that is not the innermost of
+    its connection before doing anything; any other failure ends it. ormar's
+    own transaction always ends.
+    """
+    if _OwnTransaction is not None:
+        return False
+    return any(each is transaction for each in transaction._connection._transaction_stack)
 
 
 def config_of(model: type) -> Any:

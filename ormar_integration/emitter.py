@@ -62,7 +62,7 @@ class ReceiversView(MutableMapping[Hashable, Callable[..., Any]]):
 
     def __setitem__(self, receiver_id: Hashable, receiver: Callable[..., Any]) -> None:
         for model in self._models:
-            self._signal._connect(receiver, model, False, None, with_signal=False)
+            self._signal._connect(receiver, model, False, None, False, False)
 
     def __delitem__(self, receiver_id: Hashable) -> None:
         removed = False
@@ -106,10 +106,16 @@ class BoundSignal(dispatch.Signal):
         sender: object = None,
         weak: bool = False,
         dispatch_uid: Hashable | None = None,
+        on_commit: bool = False,
     ) -> None:
-        """Registers ``receiver`` for this model (or ``sender``), called ormar's way."""
+        """Registers ``receiver`` for this model (or ``sender``), called ormar's way.
+
+        ``on_commit=True``: called once the data is committed (``dispatch.Signal.connect``).
+        """
         for each in self._senders(sender):
-            self._signal._connect(receiver, each, weak, dispatch_uid, with_signal=False)
+            self._signal._connect(
+                receiver, each, weak, dispatch_uid, False, on_commit
+            )
 
     def disconnect(
         self,

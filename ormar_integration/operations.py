@@ -6,6 +6,12 @@ signal. A raising ``pre_*`` receiver therefore stops the operation before
 anything is written; a raising ``post_*`` receiver reaches the caller after
 the write. Each factory takes ormar's original and returns its replacement;
 ``patching`` decides where they go.
+
+Each operation is a commit scope of its own, inside the current one (a
+transaction's, if there is one): what its receivers queue for after the
+commit is dropped if the write did not happen (a refusing ``pre_*``
+receiver, a database error), and stands once it did, even if a ``post_*``
+receiver then raises.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any, Callable, Coroutine
 
 from . import compat
 from .emitter import ormar_sends_ignored
+from .transactions import commit_operation, open_scope
 from .signals import (
     ModelSignal,
     post_bulk_update,
@@ -94,9 +101,17 @@ def _send_relation(
 def wrap_save(original: AsyncMethod) -> AsyncMethod:
     @functools.wraps(original)
     async def save(self: Any) -> Any:
-        await _send(pre_save, self)
-        result = await _unheard(original, self)
-        await _send(post_save, self)
+        scope = open_scope()
+        try:
+            await _send(pre_save, self)
+            result = await _unheard(original, self)
+        except BaseException:
+            scope.rollback()
+            raise
+        try:
+            await _send(post_save, self)
+        finally:
+            await commit_operation(scope, type(self))
         return result
 
     return save
@@ -110,11 +125,20 @@ def wrap_update(original: AsyncMethod) -> AsyncMethod:
         # Applied here, not by ormar after pre_update: what a pre_update
         # receiver changes is then what gets written.
         compat.apply_update_kwargs(self, kwargs)
-        if self.pk:
-            await _send(pre_update, self, passed_args=kwargs)
-        # Without a pk ormar's update raises, as it would have before pre_update.
-        result = await _unheard(original, self, _columns)
-        await _send(post_update, self)
+        scope = open_scope()
+        try:
+            if self.pk:
+                await _send(pre_update, self, passed_args=kwargs)
+            # Without a pk ormar's update raises, as it would have before
+            # pre_update.
+            result = await _unheard(original, self, _columns)
+        except BaseException:
+            scope.rollback()
+            raise
+        try:
+            await _send(post_update, self)
+        finally:
+            await commit_operation(scope, type(self))
         return result
 
     return update
@@ -123,9 +147,17 @@ def wrap_update(original: AsyncMethod) -> AsyncMethod:
 def wrap_delete(original: AsyncMethod) -> AsyncMethod:
     @functools.wraps(original)
     async def delete(self: Any) -> Any:
-        await _send(pre_delete, self)
-        result = await _unheard(original, self)
-        await _send(post_delete, self)
+        scope = open_scope()
+        try:
+            await _send(pre_delete, self)
+            result = await _unheard(original, self)
+        except BaseException:
+            scope.rollback()
+            raise
+        try:
+            await _send(post_delete, self)
+        finally:
+            await commit_operation(scope, type(self))
         return result
 
     return delete
@@ -136,8 +168,16 @@ def wrap_bulk_update(original: AsyncMethod) -> AsyncMethod:
     async def bulk_update(
         self: Any, objects: list[Any], columns: list[str] | None = None
     ) -> Any:
-        result = await _unheard(original, self, objects, columns)
-        await _heard(post_bulk_update, [self.model_cls], instances=objects)
+        scope = open_scope()
+        try:
+            result = await _unheard(original, self, objects, columns)
+        except BaseException:
+            scope.rollback()
+            raise
+        try:
+            await _heard(post_bulk_update, [self.model_cls], instances=objects)
+        finally:
+            await commit_operation(scope, self.model_cls)
         return result
 
     return bulk_update
@@ -149,9 +189,17 @@ def wrap_relation_add(original: AsyncMethod) -> AsyncMethod:
         # The receivers get the very dict the through model is built from
         # and may remove keys from it, as under ormar.
         named: dict[str, Any] = {"child": item, "passed_kwargs": kwargs}
-        await _send_relation(pre_relation_add, self, **named)
-        result = await _unheard(original, self, item, **kwargs)
-        await _send_relation(post_relation_add, self, **named)
+        scope = open_scope()
+        try:
+            await _send_relation(pre_relation_add, self, **named)
+            result = await _unheard(original, self, item, **kwargs)
+        except BaseException:
+            scope.rollback()
+            raise
+        try:
+            await _send_relation(post_relation_add, self, **named)
+        finally:
+            await commit_operation(scope, self._owner.__class__)
         return result
 
     return add
@@ -162,10 +210,18 @@ def wrap_relation_remove(original: AsyncMethod) -> AsyncMethod:
     async def remove(self: Any, item: Any, keep_reversed: bool = True) -> Any:
         # ormar refuses a child not in the relation before any signal.
         known = item in self
-        if known:
-            await _send_relation(pre_relation_remove, self, child=item)
-        result = await _unheard(original, self, item, keep_reversed)
-        await _send_relation(post_relation_remove, self, child=item)
+        scope = open_scope()
+        try:
+            if known:
+                await _send_relation(pre_relation_remove, self, child=item)
+            result = await _unheard(original, self, item, keep_reversed)
+        except BaseException:
+            scope.rollback()
+            raise
+        try:
+            await _send_relation(post_relation_remove, self, child=item)
+        finally:
+            await commit_operation(scope, self._owner.__class__)
         return result
 
     return remove
