@@ -114,6 +114,34 @@ class _Resume:
                     return stop.value
 
 
+class Queued(BaseException):
+    """Raised, instead of a receiver's call, by an ``on_commit`` entry inside a commit scope.
+
+    Not an error: the send catches it and has the receiver queued on the
+    scope (``commit.py``) instead of calling it, so the receiver is not in
+    the send's results. A ``BaseException``, so that no ``except Exception``
+    between the call and the send takes it for a receiver's failure.
+    """
+
+    def __init__(
+        self,
+        scope: Any,
+        signal: object,
+        receiver: Any,
+        kind: Any,
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.scope = scope
+        self.signal = signal
+        self.receiver = receiver
+        self.kind = kind
+        self.kwargs = kwargs
+
+    def queue(self, send: object) -> None:
+        """Queues the receiver; ``send`` is an object unique to the send that raised it."""
+        self.scope.queue_send(send, self.signal, self.receiver, self.kind, self.kwargs)
+
+
 _DONE = object()
 """What ``next(step, _DONE)`` gives when a receiver finished on its first step."""
 
@@ -203,6 +231,17 @@ def sending(robust: bool) -> SendMethod:
     return send
 
 
+async def deliver(
+    signal: object, entries: Snapshot, sender: object, named: dict[str, Any]
+) -> list[Result]:
+    """A ``send_robust`` of ``signal`` to the given entries: how a commit runs a queued send."""
+    results: list[Any] = []
+    unfinished = _start_receivers(signal, entries, sender, named, True, results)
+    if unfinished is not None:
+        await _finish(signal, unfinished, True, results)
+    return results
+
+
 def _start_receivers(
     signal: object,
     entries: Snapshot,
@@ -228,8 +267,8 @@ def _start_receivers(
     suspended: _Suspended | None = None
     tasks: list[_Started] = []
 
-    for target, (weak, gets_signal, is_async, awaits_any), _, _ in entries:
-        if weak:
+    for target, (indirect, gets_signal, is_async, awaits_any), _, _ in entries:
+        if indirect:
             receiver = target()
             if receiver is None:
                 continue
@@ -261,6 +300,11 @@ def _start_receivers(
                     results.append(None)
                 continue
         except BaseException as error:
+            if type(error) is Queued:
+                # This send's own ``failures`` list tells its queued
+                # receivers from those of the next send.
+                error.queue(failures)
+                continue
             value = _failed(signal, receiver, error, robust, len(results), failures)
         results.append((receiver, value))
 
@@ -287,8 +331,8 @@ def call_plain(
         raise TypeError(f"send() to {signal!r} got a payload named 'signal'")
     results: list[Result] = []
     failures: list[tuple[int, BaseException]] = []
-    for target, (weak, gets_signal, _, _), _, _ in entries:
-        receiver = target() if weak else target
+    for target, (indirect, gets_signal, _, _), _, _ in entries:
+        receiver = target() if indirect else target
         if receiver is None:
             continue
         try:
@@ -297,6 +341,9 @@ def call_plain(
             else:
                 value = receiver(sender=sender, **named)
         except BaseException as error:
+            if type(error) is Queued:
+                error.queue(failures)
+                continue
             value = _failed(signal, receiver, error, robust, len(results), failures)
         results.append((receiver, value))
     if failures:

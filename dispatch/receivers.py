@@ -129,8 +129,10 @@ def weak_reference(
         ) from None
 
 
-def receiver_kind(receiver: object, weak: bool, gets_signal: bool) -> Kind:
+def receiver_kind(receiver: object, indirect: bool, gets_signal: bool) -> Kind:
     """``check_receiver``, then the ``Kind`` a send calls the receiver by.
+
+    ``indirect``: the entry will hold a weak reference or an ``OnCommitTarget``.
 
     Connects are mostly plain functions, whose code flags answer most
     questions at once: one written with ``async def`` needs nothing more,
@@ -142,12 +144,12 @@ def receiver_kind(receiver: object, weak: bool, gets_signal: bool) -> Kind:
         flags = receiver.__code__.co_flags
         if flags & inspect.CO_VARKEYWORDS:
             if flags & inspect.CO_COROUTINE:
-                return KINDS[weak][gets_signal][True][False]
+                return KINDS[indirect][gets_signal][True][False]
             if not flags & inspect.CO_ASYNC_GENERATOR and not iscoroutinefunction(
                 receiver
             ):
-                return KINDS[weak][gets_signal][False][False]
+                return KINDS[indirect][gets_signal][False][False]
     checked = check_receiver(receiver)
     if is_async(checked):
-        return KINDS[weak][gets_signal][True][returns_any_awaitable(checked)]
-    return KINDS[weak][gets_signal][False][False]
+        return KINDS[indirect][gets_signal][True][returns_any_awaitable(checked)]
+    return KINDS[indirect][gets_signal][False][False]

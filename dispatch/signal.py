@@ -37,6 +37,7 @@ from typing import (
 
 from asgiref.sync import async_to_sync
 
+from .commit import OnCommitTarget
 from .delivery import Result, SendMethod, call_plain, muted_signals, sending
 from .errors import SignalDefinitionError
 from .receivers import (
@@ -47,7 +48,18 @@ from .receivers import (
     sender_key,
     weak_reference,
 )
-from .snapshot import IS_ASYNC, WEAK, Entry, Snapshot, extended, unshared
+from .snapshot import (
+    DISPATCH_UID,
+    INDIRECT,
+    IS_ASYNC,
+    KIND,
+    SENDER,
+    TARGET,
+    Entry,
+    Snapshot,
+    extended,
+    unshared,
+)
 
 __all__ = ["Signal", "receiver"]
 
@@ -93,17 +105,21 @@ class Signal:
         sender: object = None,
         weak: bool = False,
         dispatch_uid: Hashable | None = None,
+        on_commit: bool = False,
     ) -> None:
         """Registers ``receiver`` for sends from ``sender`` (``None``: every sender).
 
         Connecting the same receiver, or the same ``dispatch_uid``, for the
-        same sender again is a no-op. ``weak=True`` holds the receiver (a
-        bound method: its instance) weakly; once collected it is never called
-        again and its registration goes away. Raises
-        ``SignalDefinitionError`` if ``receiver`` is not callable, does not
-        accept ``**kwargs``, or ``dispatch_uid`` is not hashable.
+        same sender again is a no-op (the first registration stands).
+        ``weak=True`` holds the receiver (a bound method: its instance)
+        weakly; once collected it is never called again and its registration
+        goes away. ``on_commit=True``: a send inside a commit scope
+        (``dispatch.commit_scope``) queues the call until the scope commits
+        instead of making it. Raises ``SignalDefinitionError`` if
+        ``receiver`` is not callable, does not accept ``**kwargs``,
+        ``dispatch_uid`` is not hashable or ``on_commit`` is not a bool.
         """
-        self._connect(receiver, sender, weak, dispatch_uid, True)
+        self._connect(receiver, sender, weak, dispatch_uid, True, on_commit)
 
     def _connect(
         self,
@@ -112,12 +128,18 @@ class Signal:
         weak: bool,
         dispatch_uid: Hashable | None,
         with_signal: bool,
+        on_commit: bool = False,
     ) -> None:
         """``connect``, choosing whether the receiver is given ``signal=``.
 
         For subclasses that call receivers in another library's style.
         """
-        kind = receiver_kind(receiver, weak, with_signal)
+        if on_commit is not False and on_commit is not True:
+            raise SignalDefinitionError(
+                f"on_commit must be True or False, got {on_commit!r} "
+                f"(connecting {receiver!r} to {self!r})"
+            )
+        kind = receiver_kind(receiver, weak or on_commit, with_signal)
         if dispatch_uid is None and type(receiver) is FunctionType:
             # lookup_key's answer for a plain function, without the calls:
             # on CPython 3.13 they are 5% of a connect.
@@ -127,6 +149,8 @@ class Signal:
         target: Any = receiver
         if weak:
             target = weak_reference(receiver, self._mark_dead)
+        if on_commit:
+            target = OnCommitTarget(self, target, weak, kind)
         # The entry holds its sender, which keeps the sender's id from being
         # reused while it is registered.
         entry: Entry = (target, kind, dispatch_uid, sender)
@@ -237,7 +261,7 @@ class Signal:
         """
         every_sender = skey is None
         for entry in self._snapshot_of(skey):
-            if (entry[3] is None) is every_sender:
+            if (entry[SENDER] is None) is every_sender:
                 receiver = _receiver_of(entry)
                 if receiver is not None:
                     yield _receiver_key(entry, receiver), receiver, entry
@@ -260,7 +284,7 @@ class Signal:
 
         Caller holds the lock. ``receiver_key`` is the key ``_find`` found it by.
         """
-        owner = entry[3]
+        owner = entry[SENDER]
         if owner is None:
             self._for_any = tuple(e for e in self._for_any if e is not entry)
             affected = list(self._for_sender)
@@ -276,7 +300,7 @@ class Signal:
 
     def _store(self, skey: int, entries: tuple[Entry, ...]) -> None:
         """Publishes a sender's snapshot, or drops it once no receiver of its own is left."""
-        if any(e[3] is not None for e in entries):
+        if any(e[SENDER] is not None for e in entries):
             self._for_sender[skey] = entries
         else:
             del self._for_sender[skey]
@@ -350,7 +374,7 @@ class Signal:
         entries = tuple(self._live_entries(sender))
         if not entries:
             return []
-        if not any(entry[1][IS_ASYNC] for entry in entries):
+        if not any(entry[KIND][IS_ASYNC] for entry in entries):
             return call_plain(self, entries, sender, named, robust)
         try:
             asyncio.get_running_loop()
@@ -391,17 +415,21 @@ class Signal:
 
 def _receiver_of(entry: Entry) -> Callable[..., Any] | None:
     """The receiver an entry calls, or ``None`` once a weak one is collected."""
-    target = entry[0]
-    return target() if entry[1][WEAK] else target  # type: ignore[no-any-return]
+    target = entry[TARGET]
+    if not entry[KIND][INDIRECT]:
+        return target  # type: ignore[no-any-return]
+    if type(target) is OnCommitTarget:
+        return target.receiver  # type: ignore[no-any-return]
+    return target()  # type: ignore[no-any-return]
 
 
 def _is_live(entry: Entry) -> bool:
-    return not entry[1][WEAK] or entry[0]() is not None
+    return not entry[KIND][INDIRECT] or _receiver_of(entry) is not None
 
 
 def _receiver_key(entry: Entry, receiver: Callable[..., Any]) -> Hashable:
     """The receiver half of the lookup key ``connect`` made for ``entry``."""
-    uid = entry[2]
+    uid = entry[DISPATCH_UID]
     return ("dispatch_uid", uid) if uid is not None else receiver_id(receiver)
 
 

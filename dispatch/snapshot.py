@@ -16,42 +16,58 @@ nanoseconds a ``Growing`` adds to a send do not show.
 from __future__ import annotations
 
 from itertools import islice
-from typing import Any, Hashable, Iterator, Tuple, Union
+from typing import Any, Final, Hashable, Iterator, Tuple, Union
 
 Kind = Tuple[bool, bool, bool, bool]
-"""How a send calls a receiver: (weak, gets_signal, is_async, awaits_any).
+"""How a send calls a receiver: (indirect, gets_signal, is_async, awaits_any).
 
-``weak``: the entry holds a weak reference to the receiver. ``gets_signal``:
-it is called with ``signal=`` (Django's style). ``is_async``: calling it gives
-an awaitable. ``awaits_any``: that awaitable may be something other than a
-coroutine. The flags are plain booleans because testing them is the cheapest
-branch CPython has; ``KINDS`` holds one tuple per combination, so an entry
-pays for a pointer, not a tuple.
+``indirect``: the entry holds not the receiver but something to call with no
+arguments for the receiver to call this time: a weak reference to it, or an
+``OnCommitTarget`` (``commit.py``) that gives the receiver when no commit scope
+is open and a call that queues it when one is. Either gives ``None`` when
+there is nothing to call. ``gets_signal``: it is called with ``signal=``
+(Django's style). ``is_async``: calling it gives an awaitable.
+``awaits_any``: that awaitable may be something other than a coroutine. The
+flags are plain booleans because testing them is the cheapest branch CPython
+has; ``KINDS`` holds one tuple per combination, so an entry pays for a
+pointer, not a tuple.
 """
 
 Entry = Tuple[Any, Kind, Hashable, object]
-"""(receiver or weak reference to it, kind, dispatch_uid or None, sender or None).
+"""(target: the receiver or what gives it, kind, dispatch_uid or None, sender or None).
 
 The last two only matter to the registry, which finds registrations by them.
+Entries and kinds are plain tuples, read through the field positions below:
+the send loop unpacks them, and CPython unpacks only an exact tuple by its
+fast path (a ``NamedTuple`` made that loop about three times slower).
 """
 
-WEAK, IS_ASYNC = 0, 2
-"""Positions in a ``Kind``, for code outside the send loop."""
+# Field positions in an ``Entry``.
+TARGET: Final = 0
+KIND: Final = 1
+DISPATCH_UID: Final = 2
+SENDER: Final = 3
+
+# Field positions in a ``Kind``.
+INDIRECT: Final = 0
+GETS_SIGNAL: Final = 1
+IS_ASYNC: Final = 2
+AWAITS_ANY: Final = 3
 
 KINDS = tuple(
     tuple(
         tuple(
             tuple(
-                (weak, gets_signal, is_async, awaits_any)
+                (indirect, gets_signal, is_async, awaits_any)
                 for awaits_any in (False, True)
             )
             for is_async in (False, True)
         )
         for gets_signal in (False, True)
     )
-    for weak in (False, True)
+    for indirect in (False, True)
 )
-"""Every ``Kind``, as ``KINDS[weak][gets_signal][is_async][awaits_any]``.
+"""Every ``Kind``, as ``KINDS[indirect][gets_signal][is_async][awaits_any]``.
 
 Entries of one kind share its tuple; indexing by the flags, unlike a dict
 keyed by them, builds and hashes no tuple.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dispatch import Signal
+from dispatch.snapshot import SENDER
 
 
 def registrations(signal: Signal) -> int:
@@ -15,6 +16,6 @@ def registrations(signal: Signal) -> int:
         1
         for entries in signal._for_sender.values()
         for entry in entries
-        if entry[3] is not None
+        if entry[SENDER] is not None
     )
     return len(signal._for_any) + own
