@@ -21,6 +21,8 @@ from typing import (
 )
 
 import dispatch
+from dispatch.commit import OnCommitTarget
+from dispatch.snapshot import TARGET
 
 from . import compat
 from .errors import SignalDefinitionError
@@ -222,8 +224,10 @@ class ModelEmitter(dispatch.SignalEmitter):
             return
         primary = self._models[0]
         for signal in MODEL_SIGNALS.values():
-            for _key, receiver in signal._registrations_for(primary):
-                signal._connect(receiver, model, False, None, with_signal=False)
+            signal._clean_if_dead()
+            for _key, receiver, entry in signal._own(id(primary)):
+                on_commit = type(entry[TARGET]) is OnCommitTarget
+                signal._connect(receiver, model, False, None, False, on_commit)
         self._models.append(model)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -18,10 +18,11 @@ that transaction, from whichever task or context it comes.
 from __future__ import annotations
 
 import functools
+import logging
 import weakref
 from typing import Any, Callable, Coroutine, NamedTuple
 
-from dispatch import CommitScope
+from dispatch import CommitScope, CommitScopeError
 
 from . import compat
 
@@ -30,6 +31,8 @@ __all__ = [
     "commit_operation",
     "open_scope",
 ]
+
+logger = logging.getLogger("ormar_integration")
 
 AsyncMethod = Callable[..., Coroutine[Any, Any, Any]]
 
@@ -93,10 +96,23 @@ async def _finish(transaction: Any, committed: bool) -> None:
             _rolled_back_connections[key] = left
         else:
             del _rolled_back_connections[key]
-    elif committed and not started.rolls_back:
-        await scope.commit()
-    else:
-        scope.rollback()
+        return
+    try:
+        if committed and not started.rolls_back:
+            await scope.commit()
+        else:
+            scope.rollback()
+    except CommitScopeError as error:
+        # Ended from another task or context than the one that began it
+        # (a test fixture's setup and teardown, say): the database did its
+        # part, so this is no error of the caller's; the queue cannot run
+        # where it was not collected.
+        logger.warning(
+            "%r ended outside the context that began it; what it queued for "
+            "after the commit is dropped (%s)",
+            transaction,
+            error,
+        )
 
 
 async def _ended(transaction: Any, end: Coroutine[Any, Any, Any], commit: bool) -> Any:
