@@ -387,7 +387,9 @@ def run_fault_case(
 
     expected = expected_tables(case, in_transaction, error)
     assert db.run(scenario) == expected
-    heard = [("on_commit", expected)] if is_committed(case, in_transaction, error) else []
+    heard = (
+        [("on_commit", expected)] if is_committed(case, in_transaction, error) else []
+    )
     if error != "none":
         assert events == heard
     elif in_transaction:
