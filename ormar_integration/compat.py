@@ -20,11 +20,14 @@ from ormar.relations.relation_proxy import RelationProxy
 from ormar.signals import Signal as OrmarSignal
 from ormar.signals import SignalEmitter as OrmarSignalEmitter
 
+_OWN_TRANSACTION: Any
 try:
-    from ormar.databases.transaction import Transaction as _OwnTransaction
+    from ormar.databases.transaction import Transaction as _OWN_TRANSACTION
 except ImportError:  # ormar < 0.22: the transactions of ``databases``
-    _OwnTransaction = None
-    from databases.core import Transaction as _DatabasesTransaction
+    _OWN_TRANSACTION = None
+    from databases.core import (  # type: ignore[import-not-found,unused-ignore]
+        Transaction as _DATABASES_TRANSACTION,
+    )
 
 __all__ = [
     "CONFIG_ATTRIBUTE",
@@ -61,12 +64,14 @@ replacing the module attribute reaches every model created afterwards.
 """
 
 
-TRANSACTION: type = _OwnTransaction or _DatabasesTransaction
+TRANSACTION: type = (
+    _OWN_TRANSACTION if _OWN_TRANSACTION is not None else _DATABASES_TRANSACTION
+)
 """The class of what ``database.transaction()`` returns."""
 
 TRANSACTION_METHODS: tuple[str, ...] = (
     ("__aenter__", "__aexit__")
-    if _OwnTransaction is not None
+    if _OWN_TRANSACTION is not None
     else ("start", "commit", "rollback")
 )
 """The methods every way of using a transaction goes through.
@@ -88,7 +93,7 @@ def current_connection(database: Any) -> Any:
     ``None`` on ormar's own layer outside a transaction (each write then
     takes a pooled connection in autocommit mode).
     """
-    if _OwnTransaction is not None:
+    if _OWN_TRANSACTION is not None:
         return database.get_transaction_connection()
     return database.connection()
 
@@ -100,9 +105,11 @@ def transaction_is_open(transaction: Any) -> bool:
     its connection before doing anything; any other failure ends it. ormar's
     own transaction always ends.
     """
-    if _OwnTransaction is not None:
+    if _OWN_TRANSACTION is not None:
         return False
-    return any(each is transaction for each in transaction._connection._transaction_stack)
+    return any(
+        each is transaction for each in transaction._connection._transaction_stack
+    )
 
 
 def config_of(model: type) -> Any:

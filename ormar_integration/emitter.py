@@ -115,9 +115,7 @@ class BoundSignal(dispatch.Signal):
         ``on_commit=True``: called once the data is committed (``dispatch.Signal.connect``).
         """
         for each in self._senders(sender):
-            self._signal._connect(
-                receiver, each, weak, dispatch_uid, False, on_commit
-            )
+            self._signal._connect(receiver, each, weak, dispatch_uid, False, on_commit)
 
     def disconnect(
         self,

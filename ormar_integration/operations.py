@@ -21,7 +21,6 @@ from typing import Any, Callable, Coroutine
 
 from . import compat
 from .emitter import ormar_sends_ignored
-from .transactions import commit_operation, open_scope
 from .signals import (
     ModelSignal,
     post_bulk_update,
@@ -36,6 +35,7 @@ from .signals import (
     pre_save,
     pre_update,
 )
+from .transactions import commit_operation, open_scope
 
 __all__ = [
     "wrap_bulk_update",

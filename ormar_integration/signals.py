@@ -40,7 +40,7 @@ class _IntegrationSignal(dispatch.Signal):
         weak: bool,
         dispatch_uid: Hashable | None,
         with_signal: bool,
-        on_commit: bool,
+        on_commit: bool = False,
     ) -> None:
         with definition_errors():
             super()._connect(

@@ -10,7 +10,6 @@ from ormar.signals import SignalEmitter as OrmarSignalEmitter
 from ormar_models import DatabaseConnection, TestDatabase, declare_music, signals_of
 
 import dispatch
-
 from ormar_integration import compat, install, is_installed, pre_save, uninstall
 from ormar_integration.emitter import ModelEmitter
 from ormar_integration.patching import PATCHES
