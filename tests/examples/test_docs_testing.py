@@ -8,7 +8,6 @@ it must pass. Any other block runs as a script in a fresh namespace.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,6 @@ TEST_FILE = re.compile(r"# (test_\w+\.py)\n")
 # The example that relies on ormar transactions ending their commit scopes
 # (contract §3, ormar_integration/transactions.py); strict, so it must pass
 # once they are there.
-NEEDS_TRANSACTION_SCOPES = "test_on_commit.py"
-HAS_TRANSACTION_SCOPES = (
-    importlib.util.find_spec("ormar_integration.transactions") is not None
-)
 
 
 def python_blocks() -> list[tuple[int, str]]:
@@ -45,20 +40,7 @@ def test_the_page_has_its_examples() -> None:
 
 
 def cases() -> list[Any]:
-    params = []
-    for line, source in python_blocks():
-        named = TEST_FILE.match(source)
-        marks = []
-        if named and named.group(1) == NEEDS_TRANSACTION_SCOPES:
-            marks.append(
-                pytest.mark.xfail(
-                    not HAS_TRANSACTION_SCOPES,
-                    reason="ormar transactions open no commit scopes yet",
-                    strict=True,
-                )
-            )
-        params.append(pytest.param(source, id=f"line-{line}", marks=marks))
-    return params
+    return [pytest.param(source, id=f"line-{line}") for line, source in python_blocks()]
 
 
 @pytest.mark.parametrize("source", cases())
