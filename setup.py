@@ -23,6 +23,9 @@ setup(
         "bench": ["django", "blinker", "matplotlib", "ormar", "aiosqlite"],
     },
     packages=["dispatch", "ormar_integration"],
+    # Installing the package registers its pytest plugin: the captured_signals
+    # fixture and the muted_signals marker (dispatch/pytest_plugin.py).
+    entry_points={"pytest11": ["dispatch = dispatch.pytest_plugin"]},
     package_data={"dispatch": ["py.typed"], "ormar_integration": ["py.typed"]},
     zip_safe=False,
     classifiers=[

@@ -24,7 +24,7 @@ import contextlib
 import inspect
 import logging
 from contextvars import ContextVar
-from typing import Any, AsyncIterator, Callable, Union
+from typing import Any, AsyncIterator, Callable, Protocol, Union
 
 from .delivery import Queued, deliver
 from .snapshot import AWAITS_ANY, GETS_SIGNAL, IS_ASYNC, KINDS, Entry, Kind
@@ -43,6 +43,19 @@ _current: ContextVar[CommitScope | None] = ContextVar(
     "dispatch_commit_scope", default=None
 )
 """The innermost scope opened in this context (it may have closed since)."""
+
+
+class OutermostWatcher(Protocol):
+    """What ``dispatch.testing.capture_on_commit`` puts in ``outermost_watcher``."""
+
+    def reached_outermost(self, queue: list[_Queued], forced_rollback: bool) -> None:
+        """Sees a queue an outermost scope is about to run (or, forced, to drop)."""
+
+
+outermost_watcher: ContextVar[OutermostWatcher | None] = ContextVar(
+    "dispatch_outermost_watcher", default=None
+)
+"""The innermost ``capture_on_commit`` block of this context."""
 
 _NEW, _OPEN, _COMMITTED, _ROLLED_BACK = "new", "open", "committed", "rolled back"
 
@@ -86,7 +99,7 @@ class CommitScope:
         self._state = _OPEN
         return self
 
-    async def commit(self) -> None:
+    async def commit(self, forced_rollback: bool = False) -> None:
         """Closes the scope, handing its queue to the parent or, outermost, running it.
 
         The queue runs in send order, one queued send (its receivers called
@@ -95,6 +108,12 @@ class CommitScope:
         is committed. If the task is cancelled meanwhile, the running calls
         are cancelled and awaited, the rest are dropped with a WARNING, and
         the cancellation propagates.
+
+        ``forced_rollback=True``: the work is done, but inside a transaction
+        that will be rolled back whatever happens (a test database's
+        ``force_rollback=True``). The queue goes to the parent as on any
+        commit; an outermost scope drops it instead of running it, except
+        that a ``dispatch.testing.capture_on_commit`` block keeps it.
         """
         self._close(_COMMITTED)
         queue, self._queue = self._queue, []
@@ -103,7 +122,11 @@ class CommitScope:
             if parent._state is _OPEN:
                 parent._queue.extend(queue)
         elif queue:
-            await _run(queue)
+            watcher = outermost_watcher.get()
+            if watcher is not None:
+                watcher.reached_outermost(queue, forced_rollback)
+            if not forced_rollback:
+                await run_queue(queue)
 
     def rollback(self) -> None:
         """Closes the scope and drops everything queued on it."""
@@ -207,7 +230,8 @@ class _QueuedCall:
 _Queued = Union[_QueuedSend, _QueuedCall]
 
 
-async def _run(queue: list[_Queued]) -> None:
+async def run_queue(queue: list[_Queued]) -> None:
+    """Runs queued sends and calls one after another, as an outermost commit does."""
     for done, item in enumerate(queue):
         try:
             await item.run()

@@ -232,13 +232,21 @@ def sending(robust: bool) -> SendMethod:
 
 
 async def deliver(
-    signal: object, entries: Snapshot, sender: object, named: dict[str, Any]
+    signal: object,
+    entries: Snapshot,
+    sender: object,
+    named: dict[str, Any],
+    robust: bool = True,
 ) -> list[Result]:
-    """A ``send_robust`` of ``signal`` to the given entries: how a commit runs a queued send."""
+    """A send of ``signal`` to the given entries, ``send_robust``'s way by default.
+
+    How a commit runs a queued send, and how a send runs while
+    ``intercept`` has chosen its receivers.
+    """
     results: list[Any] = []
-    unfinished = _start_receivers(signal, entries, sender, named, True, results)
+    unfinished = _start_receivers(signal, entries, sender, named, robust, results)
     if unfinished is not None:
-        await _finish(signal, unfinished, True, results)
+        await _finish(signal, unfinished, robust, results)
     return results
 
 

@@ -29,7 +29,9 @@ import threading
 from types import FunctionType
 from typing import (
     Any,
+    Awaitable,
     Callable,
+    ContextManager,
     Hashable,
     Iterator,
     TypeVar,
@@ -221,7 +223,7 @@ class Signal:
         self._clean_if_dead()
         live = []
         for entry in self._entries_for(sender):
-            receiver = _receiver_of(entry)
+            receiver = receiver_of(entry)
             if receiver is not None:
                 live.append(receiver)
         return live
@@ -264,7 +266,7 @@ class Signal:
         every_sender = skey is None
         for entry in self._snapshot_of(skey):
             if (entry[SENDER] is None) is every_sender:
-                receiver = _receiver_of(entry)
+                receiver = receiver_of(entry)
                 if receiver is not None:
                     yield _receiver_key(entry, receiver), receiver, entry
 
@@ -378,14 +380,8 @@ class Signal:
             return []
         if not any(entry[KIND][IS_ASYNC] for entry in entries):
             return call_plain(self, entries, sender, named, robust)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            send = self.send_robust if robust else self.send
-            return async_to_sync(send)(sender, **named)
-        raise RuntimeError(
-            f"{self!r} has async receivers and this thread's event loop is "
-            "running: use 'await signal.send(...)' instead of send_sync()"
+        return run_from_sync(
+            self, self.send_robust if robust else self.send, sender, **named
         )
 
     # Scoped helpers -------------------------------------------------------
@@ -401,21 +397,53 @@ class Signal:
         finally:
             self.disconnect(receiver, sender=sender)
 
-    @contextlib.contextmanager
-    def muted(self) -> Iterator[None]:
+    def muted(self, receiver: Callable[..., Any] | None = None) -> ContextManager[None]:
         """Calls no receivers of this signal inside the block, in this context only.
 
-        The flag is a context variable: a concurrent task or request keeps
-        its receivers, and tasks started inside the block inherit the mute.
+        With ``receiver``, only that receiver is left out (for every sender
+        it is connected for); the others are called as usual. The mute is a
+        context variable: a concurrent task or request keeps its receivers,
+        and tasks started inside the block inherit the mute.
         """
-        token = muted_signals.set(muted_signals.get() | {self})
-        try:
-            yield
-        finally:
-            muted_signals.reset(token)
+        if receiver is None:
+            return _muted_signal(self)
+        # intercept imports this module, so it cannot be imported at the top.
+        from .intercept import muted_receiver
+
+        return muted_receiver(self, receiver)
 
 
-def _receiver_of(entry: Entry) -> Callable[..., Any] | None:
+@contextlib.contextmanager
+def _muted_signal(signal: Signal) -> Iterator[None]:
+    token = muted_signals.set(muted_signals.get() | {signal})
+    try:
+        yield
+    finally:
+        muted_signals.reset(token)
+
+
+def run_from_sync(
+    signal: Signal,
+    send: Callable[..., Awaitable[list[Result]]],
+    *args: Any,
+    **kwargs: Any,
+) -> list[Result]:
+    """Runs ``send(*args, **kwargs)`` for ``send_sync``: async receivers, no running loop.
+
+    ``asgiref.sync.async_to_sync`` runs it; from a thread whose event loop is
+    running that cannot be done, and the error says what to do instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return async_to_sync(send)(*args, **kwargs)
+    raise RuntimeError(
+        f"{signal!r} has async receivers and this thread's event loop is "
+        "running: use 'await signal.send(...)' instead of send_sync()"
+    )
+
+
+def receiver_of(entry: Entry) -> Callable[..., Any] | None:
     """The receiver an entry calls, or ``None`` once a weak one is collected."""
     target = entry[TARGET]
     if not entry[KIND][INDIRECT]:
@@ -426,7 +454,7 @@ def _receiver_of(entry: Entry) -> Callable[..., Any] | None:
 
 
 def _is_live(entry: Entry) -> bool:
-    return not entry[KIND][INDIRECT] or _receiver_of(entry) is not None
+    return not entry[KIND][INDIRECT] or receiver_of(entry) is not None
 
 
 def _receiver_key(entry: Entry, receiver: Callable[..., Any]) -> Hashable:

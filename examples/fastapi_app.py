@@ -1,17 +1,20 @@
 """A FastAPI app on ormar whose audit log and cache follow the models' signals.
 
 Every write through the API goes through ormar, so the receivers below see it:
-one writes an audit row per change, the other drops cached album pages. Run
+one writes an audit row per change, another drops cached album pages, and the
+welcome mail to a new member goes out only once the signup is committed (a
+signup that fails rolls back and sends nothing). Run
 it with ``uvicorn examples.fastapi_app:app``; ``tests/examples`` drives it
 through httpx. Written for ormar 0.22 and newer; SQLite by default, any URL
 in ``ALBUMS_DATABASE_URL``.
 """
 
 import json
+import logging
 import os
 import tempfile
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, List
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 import ormar
 import sqlalchemy
@@ -21,6 +24,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from dispatch import receiver
 from ormar_integration import post_delete, post_save, post_update
+
+logger = logging.getLogger("fastapi_app")
 
 DATABASE_URL = os.environ.get(
     "ALBUMS_DATABASE_URL",
@@ -50,6 +55,14 @@ class AuditLog(ormar.Model):
     event_log: str = ormar.Text()
 
 
+class Member(ormar.Model):
+    ormar_config = base_config.copy(tablename="members")
+
+    id: int = ormar.Integer(primary_key=True)
+    email: str = ormar.String(max_length=200)
+    favourite: Optional[Album] = ormar.ForeignKey(Album, nullable=True)
+
+
 album_pages: Dict[int, Dict[str, Any]] = {}
 """A cache of rendered albums, which any change to an album must invalidate."""
 
@@ -66,6 +79,13 @@ async def audit(signal: Any, instance: Album, **kwargs: Any) -> None:
 @receiver([post_update, post_delete], sender=Album)
 def invalidate_album_page(instance: Album, **kwargs: Any) -> None:
     album_pages.pop(instance.pk, None)
+
+
+@post_save(Member, on_commit=True)
+async def send_welcome_mail(sender: Any, instance: Member, **kwargs: Any) -> None:
+    # Runs once the signup's transaction has committed, never for one that
+    # rolled back: nobody gets welcomed to an account that does not exist.
+    logger.info("welcome mail sent to %s", instance.email)
 
 
 @asynccontextmanager
@@ -116,6 +136,24 @@ async def play(album_id: int, change: PlayCount) -> Dict[str, Any]:
 async def delete_album(album_id: int) -> None:
     album = await Album.objects.get(id=album_id)
     await album.delete()
+
+
+class Signup(BaseModel):
+    email: str
+    favourite_album: Optional[int] = None
+
+
+@app.post("/members", status_code=201)
+async def sign_up(signup: Signup) -> Dict[str, Any]:
+    async with base_config.database.transaction():
+        member = await Member(email=signup.email).save()
+        if signup.favourite_album is not None:
+            album = await Album.objects.get_or_none(id=signup.favourite_album)
+            if album is None:
+                # Leaving the block with an error rolls the member back.
+                raise HTTPException(status_code=404, detail="album not found")
+            await member.update(favourite=album)
+    return {"id": member.id, "email": member.email}
 
 
 @app.get("/audit")

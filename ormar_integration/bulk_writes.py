@@ -21,7 +21,7 @@ from ormar.exceptions import QueryDefinitionError
 from ormar.queryset import FilterQuery
 
 from . import compat
-from .operations import _heard
+from .operations import _heard, in_operation_scope
 from .signals import (
     ModelSignal,
     post_bulk_create,
@@ -101,14 +101,23 @@ def wrap_bulk_create(original: AsyncMethod) -> AsyncMethod:
         if not objects or not _listened(pre_bulk_create, post_bulk_create, model):
             await original(self, objects)
             return
-        await _heard(pre_bulk_create, [model], instances=objects)
-        if not objects:
-            # The receivers took every instance back: ormar's say on an empty list.
-            await original(self, objects)
-            return
-        _check_instances(model, objects)
-        await _insert(_Table(model), objects)
-        await _heard(post_bulk_create, [model], instances=objects)
+
+        async def write() -> bool:
+            await _heard(pre_bulk_create, [model], instances=objects)
+            if not objects:
+                # The receivers took every instance back: ormar's say on an
+                # empty list, and nothing to send after.
+                await original(self, objects)
+                return False
+            _check_instances(model, objects)
+            await _insert(_Table(model), objects)
+            return True
+
+        async def post(wrote: bool) -> None:
+            if wrote:
+                await _heard(post_bulk_create, [model], instances=objects)
+
+        await in_operation_scope(model, write(), post)
 
     return bulk_create
 
@@ -214,14 +223,23 @@ def wrap_queryset_update(original: AsyncMethod) -> AsyncMethod:
         values = compat.update_values(
             model, {name: value for name, value in kwargs.items() if name in writable}
         )
-        await _heard(pre_queryset_update, [model], queryset=self, values=values)
-        target = _Table(model)
-        statement = _filtered(
-            self, target.table.update().values(**_checked_columns(target, values))
+
+        async def write() -> list[Any]:
+            await _heard(pre_queryset_update, [model], queryset=self, values=values)
+            target = _Table(model)
+            statement = _filtered(
+                self, target.table.update().values(**_checked_columns(target, values))
+            )
+            rows = await _write(target, self, statement, read_before=False)
+            return target.instances(rows)
+
+        instances = await in_operation_scope(
+            model,
+            write(),
+            lambda instances: _heard(
+                post_queryset_update, [model], values=values, instances=instances
+            ),
         )
-        rows = await _write(target, self, statement, read_before=False)
-        instances = target.instances(rows)
-        await _heard(post_queryset_update, [model], values=values, instances=instances)
         return len(instances)
 
     return update
@@ -261,12 +279,21 @@ def wrap_queryset_delete(original: AsyncMethod) -> AsyncMethod:
         ):
             result: int = await original(self, *args, each=each, **kwargs)
             return result
-        await _heard(pre_queryset_delete, [model], queryset=self)
-        target = _Table(model)
-        statement = _filtered(self, target.table.delete())
-        rows = await _write(target, self, statement, read_before=True)
-        instances = target.instances(rows)
-        await _heard(post_queryset_delete, [model], instances=instances)
+
+        async def write() -> list[Any]:
+            await _heard(pre_queryset_delete, [model], queryset=self)
+            target = _Table(model)
+            statement = _filtered(self, target.table.delete())
+            rows = await _write(target, self, statement, read_before=True)
+            return target.instances(rows)
+
+        instances = await in_operation_scope(
+            model,
+            write(),
+            lambda instances: _heard(
+                post_queryset_delete, [model], instances=instances
+            ),
+        )
         return len(instances)
 
     return delete

@@ -1,13 +1,13 @@
 """Every difference between the ormar release lines this package supports.
 
 0.10 to 0.12 keep a model's settings on an inner ``class Meta``; 0.20 onward
-on an ``ormar_config`` object. 0.24 added ``onupdate`` values to
-``Model.update`` and ``QuerySet.update``; 0.25 added ``emit_parent_signals``.
-Up to 0.12 models are pydantic 1 models, from 0.20 pydantic 2 ones. Up to
-0.21 queries go through ``databases``, from 0.22 through ormar's own
-``DatabaseConnection``; the lines up to 0.20 pin SQLAlchemy 1.4, whose
-SQLite dialect cannot compile ``RETURNING``. The rest of the package asks
-this module and never looks at a version.
+on an ``ormar_config`` object. Up to 0.21 queries and transactions go
+through the ``databases`` package; 0.22 brought ormar's own
+``DatabaseConnection``. 0.24 added ``onupdate`` values to ``Model.update`` and
+``QuerySet.update``; 0.25 added ``emit_parent_signals``. Up to 0.12
+models are pydantic 1 models, from 0.20 pydantic 2 ones. The lines up to 0.20
+pin SQLAlchemy 1.4, whose SQLite dialect cannot compile ``RETURNING``. The
+rest of the package asks this module and never looks at a version.
 """
 
 from __future__ import annotations
@@ -27,10 +27,21 @@ from ormar.signals import Signal as OrmarSignal
 from ormar.signals import SignalEmitter as OrmarSignalEmitter
 from sqlalchemy.engine import make_url
 
+_OWN_TRANSACTION: Any
+try:
+    from ormar.databases.transaction import Transaction as _OWN_TRANSACTION
+except ImportError:  # ormar < 0.22: the transactions of ``databases``
+    _OWN_TRANSACTION = None
+    from databases.core import (  # type: ignore[import-not-found,unused-ignore]
+        Transaction as _DATABASES_TRANSACTION,
+    )
+
 __all__ = [
     "CONFIG_ATTRIBUTE",
     "METACLASS_MODULE",
     "SIGNAL_REGISTRATION_HOOK",
+    "TRANSACTION",
+    "TRANSACTION_METHODS",
     "Model",
     "OrmarSignal",
     "OrmarSignalEmitter",
@@ -39,6 +50,8 @@ __all__ = [
     "apply_update_kwargs",
     "column_values",
     "config_of",
+    "connection_of",
+    "current_connection",
     "database_of",
     "emitter_of",
     "in_transaction",
@@ -52,6 +65,7 @@ __all__ = [
     "returns_rows",
     "row_mapping",
     "signal_senders",
+    "transaction_is_open",
     "update_values",
 ]
 
@@ -67,6 +81,54 @@ SIGNAL_REGISTRATION_HOOK = "register_signals"
 The metaclass looks it up in its module on every class creation, so
 replacing the module attribute reaches every model created afterwards.
 """
+
+
+TRANSACTION: type = (
+    _OWN_TRANSACTION if _OWN_TRANSACTION is not None else _DATABASES_TRANSACTION
+)
+"""The class of what ``database.transaction()`` returns."""
+
+TRANSACTION_METHODS: tuple[str, ...] = (
+    ("__aenter__", "__aexit__")
+    if _OWN_TRANSACTION is not None
+    else ("start", "commit", "rollback")
+)
+"""The methods every way of using a transaction goes through.
+
+``databases`` routes ``async with``, the decorator and ``await
+database.transaction()`` through ``start``, ``commit`` and ``rollback``;
+ormar's own transaction is an async context manager only.
+"""
+
+
+def connection_of(transaction: Any) -> Any:
+    """The connection a started transaction runs on (one per savepoint stack)."""
+    return transaction._connection
+
+
+def current_connection(database: Any) -> Any:
+    """The connection a write through ``database`` would use here and now.
+
+    ``None`` on ormar's own layer outside a transaction (each write then
+    takes a pooled connection in autocommit mode).
+    """
+    if _OWN_TRANSACTION is not None:
+        return database.get_transaction_connection()
+    return database.connection()
+
+
+def transaction_is_open(transaction: Any) -> bool:
+    """Whether a transaction whose commit or rollback just raised is still open.
+
+    ``databases`` refuses to end a transaction that is not the innermost of
+    its connection before doing anything; any other failure ends it. ormar's
+    own transaction always ends.
+    """
+    if _OWN_TRANSACTION is not None:
+        return False
+    return any(
+        each is transaction for each in transaction._connection._transaction_stack
+    )
 
 
 def config_of(model: type) -> Any:

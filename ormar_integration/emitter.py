@@ -10,17 +10,19 @@ are ignored, so each receiver runs exactly once.
 
 from __future__ import annotations
 
-import contextlib
 from contextvars import ContextVar
 from typing import (
     Any,
     Callable,
+    ContextManager,
     Hashable,
     Iterator,
     MutableMapping,
 )
 
 import dispatch
+from dispatch.commit import OnCommitTarget
+from dispatch.snapshot import TARGET
 
 from . import compat
 from .errors import SignalDefinitionError
@@ -62,7 +64,7 @@ class ReceiversView(MutableMapping[Hashable, Callable[..., Any]]):
 
     def __setitem__(self, receiver_id: Hashable, receiver: Callable[..., Any]) -> None:
         for model in self._models:
-            self._signal._connect(receiver, model, False, None, with_signal=False)
+            self._signal._connect(receiver, model, False, None, False, False)
 
     def __delitem__(self, receiver_id: Hashable) -> None:
         removed = False
@@ -86,7 +88,9 @@ class BoundSignal(dispatch.Signal):
     ``connect(receiver)`` registers ormar-style (no ``signal=``) for the
     model; ``disconnect`` removes that; ``send`` forwards to the module-level
     signal unless a patched ormar operation is running in this context.
-    ``muted()`` mutes the module-level signal, for every model.
+    ``muted()`` mutes the module-level signal (or, given a receiver, that
+    receiver on it), for every model. Sends through a view are sends of the
+    module-level signal, and ``dispatch.testing.capture`` records them so.
     """
 
     def __init__(self, signal: ModelSignal, models: list[type]) -> None:
@@ -106,10 +110,14 @@ class BoundSignal(dispatch.Signal):
         sender: object = None,
         weak: bool = False,
         dispatch_uid: Hashable | None = None,
+        on_commit: bool = False,
     ) -> None:
-        """Registers ``receiver`` for this model (or ``sender``), called ormar's way."""
+        """Registers ``receiver`` for this model (or ``sender``), called ormar's way.
+
+        ``on_commit=True``: called once the data is committed (``dispatch.Signal.connect``).
+        """
         for each in self._senders(sender):
-            self._signal._connect(receiver, each, weak, dispatch_uid, with_signal=False)
+            self._signal._connect(receiver, each, weak, dispatch_uid, False, on_commit)
 
     def disconnect(
         self,
@@ -146,8 +154,8 @@ class BoundSignal(dispatch.Signal):
     def send_robust_sync(self, sender: object, **named: Any) -> list[tuple[Any, Any]]:
         return self._signal.send_robust_sync(sender, **named)
 
-    def muted(self) -> contextlib._GeneratorContextManager[None]:
-        return self._signal.muted()
+    def muted(self, receiver: Callable[..., Any] | None = None) -> ContextManager[None]:
+        return self._signal.muted(receiver)
 
     @property
     def _receivers(self) -> ReceiversView:
@@ -216,8 +224,10 @@ class ModelEmitter(dispatch.SignalEmitter):
             return
         primary = self._models[0]
         for signal in MODEL_SIGNALS.values():
-            for _key, receiver in signal._registrations_for(primary):
-                signal._connect(receiver, model, False, None, with_signal=False)
+            signal._clean_if_dead()
+            for _key, receiver, entry in signal._own(id(primary)):
+                on_commit = type(entry[TARGET]) is OnCommitTarget
+                signal._connect(receiver, model, False, None, False, on_commit)
         self._models.append(model)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -6,12 +6,18 @@ signal. A raising ``pre_*`` receiver therefore stops the operation before
 anything is written; a raising ``post_*`` receiver reaches the caller after
 the write. Each factory takes ormar's original and returns its replacement;
 ``patching`` decides where they go.
+
+Each operation is a commit scope of its own, inside the current one (a
+transaction's, if there is one): what its receivers queue for after the
+commit is dropped if the write did not happen (a refusing ``pre_*``
+receiver, a database error), and stands once it did, even if a ``post_*``
+receiver then raises.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Coroutine
+from typing import Any, Callable, Coroutine, TypeVar
 
 from . import compat
 from .emitter import ormar_sends_ignored
@@ -29,8 +35,10 @@ from .signals import (
     pre_save,
     pre_update,
 )
+from .transactions import commit_operation, open_scope
 
 __all__ = [
+    "in_operation_scope",
     "wrap_bulk_update",
     "wrap_delete",
     "wrap_relation_add",
@@ -40,6 +48,7 @@ __all__ = [
 ]
 
 AsyncMethod = Callable[..., Coroutine[Any, Any, Any]]
+T = TypeVar("T")
 
 
 # Tokens rather than a context manager: these run several times per ormar
@@ -91,13 +100,39 @@ def _send_relation(
     )
 
 
+async def in_operation_scope(
+    model: type,
+    write: Coroutine[Any, Any, T],
+    post: Callable[[T], Coroutine[Any, Any, None]],
+) -> T:
+    """Awaits ``write`` (the ``pre_*`` sends and the write), then ``post(result)``, in a scope of their own.
+
+    The scope rolls back if ``write`` raises, since nothing was written, and
+    commits otherwise, also when ``post`` raises.
+    """
+    scope = open_scope()
+    try:
+        result = await write
+    except BaseException:
+        scope.rollback()
+        raise
+    try:
+        await post(result)
+    finally:
+        await commit_operation(scope, model)
+    return result
+
+
 def wrap_save(original: AsyncMethod) -> AsyncMethod:
     @functools.wraps(original)
     async def save(self: Any) -> Any:
-        await _send(pre_save, self)
-        result = await _unheard(original, self)
-        await _send(post_save, self)
-        return result
+        async def write() -> Any:
+            await _send(pre_save, self)
+            return await _unheard(original, self)
+
+        return await in_operation_scope(
+            type(self), write(), lambda _: _send(post_save, self)
+        )
 
     return save
 
@@ -110,12 +145,17 @@ def wrap_update(original: AsyncMethod) -> AsyncMethod:
         # Applied here, not by ormar after pre_update: what a pre_update
         # receiver changes is then what gets written.
         compat.apply_update_kwargs(self, kwargs)
-        if self.pk:
-            await _send(pre_update, self, passed_args=kwargs)
-        # Without a pk ormar's update raises, as it would have before pre_update.
-        result = await _unheard(original, self, _columns)
-        await _send(post_update, self)
-        return result
+
+        async def write() -> Any:
+            if self.pk:
+                await _send(pre_update, self, passed_args=kwargs)
+            # Without a pk ormar's update raises, as it would have before
+            # pre_update.
+            return await _unheard(original, self, _columns)
+
+        return await in_operation_scope(
+            type(self), write(), lambda _: _send(post_update, self)
+        )
 
     return update
 
@@ -123,10 +163,13 @@ def wrap_update(original: AsyncMethod) -> AsyncMethod:
 def wrap_delete(original: AsyncMethod) -> AsyncMethod:
     @functools.wraps(original)
     async def delete(self: Any) -> Any:
-        await _send(pre_delete, self)
-        result = await _unheard(original, self)
-        await _send(post_delete, self)
-        return result
+        async def write() -> Any:
+            await _send(pre_delete, self)
+            return await _unheard(original, self)
+
+        return await in_operation_scope(
+            type(self), write(), lambda _: _send(post_delete, self)
+        )
 
     return delete
 
@@ -136,9 +179,12 @@ def wrap_bulk_update(original: AsyncMethod) -> AsyncMethod:
     async def bulk_update(
         self: Any, objects: list[Any], columns: list[str] | None = None
     ) -> Any:
-        result = await _unheard(original, self, objects, columns)
-        await _heard(post_bulk_update, [self.model_cls], instances=objects)
-        return result
+        model = self.model_cls
+        return await in_operation_scope(
+            model,
+            _unheard(original, self, objects, columns),
+            lambda _: _heard(post_bulk_update, [model], instances=objects),
+        )
 
     return bulk_update
 
@@ -149,10 +195,16 @@ def wrap_relation_add(original: AsyncMethod) -> AsyncMethod:
         # The receivers get the very dict the through model is built from
         # and may remove keys from it, as under ormar.
         named: dict[str, Any] = {"child": item, "passed_kwargs": kwargs}
-        await _send_relation(pre_relation_add, self, **named)
-        result = await _unheard(original, self, item, **kwargs)
-        await _send_relation(post_relation_add, self, **named)
-        return result
+
+        async def write() -> Any:
+            await _send_relation(pre_relation_add, self, **named)
+            return await _unheard(original, self, item, **kwargs)
+
+        return await in_operation_scope(
+            self._owner.__class__,
+            write(),
+            lambda _: _send_relation(post_relation_add, self, **named),
+        )
 
     return add
 
@@ -162,10 +214,16 @@ def wrap_relation_remove(original: AsyncMethod) -> AsyncMethod:
     async def remove(self: Any, item: Any, keep_reversed: bool = True) -> Any:
         # ormar refuses a child not in the relation before any signal.
         known = item in self
-        if known:
-            await _send_relation(pre_relation_remove, self, child=item)
-        result = await _unheard(original, self, item, keep_reversed)
-        await _send_relation(post_relation_remove, self, child=item)
-        return result
+
+        async def write() -> Any:
+            if known:
+                await _send_relation(pre_relation_remove, self, child=item)
+            return await _unheard(original, self, item, keep_reversed)
+
+        return await in_operation_scope(
+            self._owner.__class__,
+            write(),
+            lambda _: _send_relation(post_relation_remove, self, child=item),
+        )
 
     return remove

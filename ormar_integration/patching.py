@@ -1,7 +1,8 @@
 """The one module that replaces ormar attributes, and puts them back.
 
 ``PATCHES`` names every method replaced, with the factory that builds the
-replacement from ormar's original. Besides those, each model's signal
+replacement from ormar's original: the model operations that send signals,
+and the transaction methods that open and end commit scopes. Besides those, each model's signal
 emitter is replaced by a ``ModelEmitter``: models that exist at install
 time by walking ``ormar.Model``'s subclasses, later ones through ormar's
 own emitter-registration hook.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, NamedTuple
 
-from . import bulk_writes, compat, operations
+from . import bulk_writes, compat, operations, transactions
 from .emitter import ModelEmitter
 
 __all__ = ["PATCHES", "install", "is_installed", "uninstall"]
@@ -27,6 +28,10 @@ def _wrap_registration_hook(original: Callable[..., None]) -> Callable[..., None
 
 
 PATCHES: list[tuple[Any, str, Callable[[Any], Any]]] = [
+    *[
+        (compat.TRANSACTION, name, transactions.WRAPPERS[name])
+        for name in compat.TRANSACTION_METHODS
+    ],
     (compat.Model, "save", operations.wrap_save),
     (compat.Model, "update", operations.wrap_update),
     (compat.Model, "delete", operations.wrap_delete),

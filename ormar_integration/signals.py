@@ -72,9 +72,13 @@ class OrmarStyleSignal(_IntegrationSignal):
         sender: object = None,
         weak: bool = False,
         dispatch_uid: Hashable | None = None,
+        on_commit: bool = False,
     ) -> None:
-        """Registers ``receiver`` for ``sender``; it is called without ``signal``."""
-        self._connect(receiver, sender, weak, dispatch_uid, with_signal=False)
+        """Registers ``receiver`` for ``sender``; it is called without ``signal``.
+
+        ``on_commit=True``: called once the data is committed (``dispatch.Signal.connect``).
+        """
+        self._connect(receiver, sender, weak, dispatch_uid, False, on_commit)
 
 
 class ModelSignal(_IntegrationSignal):
@@ -86,17 +90,21 @@ class ModelSignal(_IntegrationSignal):
     ``@pre_save()`` for every model) registers it ormar's way, without.
     """
 
-    def __call__(self, senders: Senders = None) -> Callable[[F], F]:
+    def __call__(
+        self, senders: Senders = None, on_commit: bool = False
+    ) -> Callable[[F], F]:
         """A decorator registering the function ormar-style for each of ``senders``.
 
         ``senders`` is a model class, a list or tuple of them, or nothing
         for every model. Anything else raises ``SignalDefinitionError``.
+        ``on_commit=True`` delays each call until the data is committed, as
+        for ``connect``.
         """
         models = _model_senders(self, senders)
 
         def decorator(func: F) -> F:
             for model in models:
-                self._connect(func, model, False, None, with_signal=False)
+                self._connect(func, model, False, None, False, on_commit)
             return func
 
         return decorator

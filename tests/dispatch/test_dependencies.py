@@ -8,6 +8,8 @@ would not show in a dispatch test environment, where ormar is not installed.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,7 +50,41 @@ def test_dispatch_imports_no_orm_package() -> None:
 def test_dispatch_imports_only_the_standard_library_and_asgiref() -> None:
     allowed = set(sys.stdlib_module_names) | {"asgiref"}
     for module, packages in dispatch_imports().items():
+        if module == PYTEST_PLUGIN:
+            packages = packages - {"pytest"}
         assert packages <= allowed, (module, packages - allowed)
+
+
+# The pytest plugin (registered through the ``pytest11`` entry point) is the
+# one module that imports pytest: pytest loads it, so pytest is there. No
+# other module may import it, ``dispatch/__init__`` included, or importing
+# dispatch outside tests would need pytest.
+PYTEST_PLUGIN = "pytest_plugin.py"
+
+
+def test_only_the_pytest_plugin_imports_pytest() -> None:
+    importing = {
+        module
+        for module, packages in dispatch_imports().items()
+        if "pytest" in packages
+    }
+    assert importing == {PYTEST_PLUGIN}
+
+
+def test_importing_dispatch_and_its_testing_helpers_loads_no_pytest() -> None:
+    code = (
+        "import sys, dispatch, dispatch.testing; "
+        "assert 'pytest' not in sys.modules and '_pytest' not in sys.modules, "
+        "sorted(m for m in sys.modules if 'pytest' in m)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_only_install_requirement_is_asgiref() -> None:

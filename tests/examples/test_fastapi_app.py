@@ -2,6 +2,7 @@
 
 import asyncio
 import importlib.util
+import logging
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -62,3 +64,33 @@ def test_requests_leave_one_audit_row_per_change_and_fresh_pages(
         ("post_delete", album_id),
     ]
     assert '"play_count": 60' in audit[1]["event_log"]
+
+
+def test_welcome_mail_only_for_a_committed_signup(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    example = load_app(tmp_path / "albums.sqlite")
+
+    async def scenario() -> Any:
+        transport = httpx.ASGITransport(app=example.app)
+        async with example.lifespan(example.app), httpx.AsyncClient(
+            transport=transport, base_url="http://test"
+        ) as client:
+            album = (await client.post("/albums", json={"name": "Venice"})).json()
+            kept = await client.post(
+                "/members",
+                json={"email": "ann@example.org", "favourite_album": album["id"]},
+            )
+            refused = await client.post(
+                "/members", json={"email": "bob@example.org", "favourite_album": 999}
+            )
+            members = await example.Member.objects.order_by("id").all()
+            return kept.status_code, refused.status_code, [m.email for m in members]
+
+    with caplog.at_level(logging.INFO, logger="fastapi_app"):
+        kept, refused, members = asyncio.run(scenario())
+
+    assert (kept, refused) == (201, 404)
+    assert members == ["ann@example.org"]
+    mails = [r.getMessage() for r in caplog.records if r.name == "fastapi_app"]
+    assert mails == ["welcome mail sent to ann@example.org"]

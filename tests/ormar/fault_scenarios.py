@@ -7,6 +7,11 @@ operation with a receiver that raises (or, as a control, does not), and then
 reads every table back through a connection of its own (``sqlite3`` or
 ``asyncpg``, never ormar) and compares it, row by row and value by value, with
 what the contract says must be there.
+
+Each case also has an ``on_commit`` receiver on the same signal. It must run
+exactly once if the write it heard is committed, never otherwise, and only
+after the commit: it reads the tables itself, through a connection of its
+own, and must already see them as they are at the end.
 """
 
 from __future__ import annotations
@@ -302,16 +307,44 @@ def expected_tables(case: Case, in_transaction: bool, error: str) -> Tables:
     return BASELINE if case.is_pre else case.written
 
 
+def is_committed(case: Case, in_transaction: bool, error: str) -> bool:
+    """Whether the operation's write ends up committed."""
+    if error == "none":
+        return True
+    return not in_transaction and not case.is_pre
+
+
+class AfterCommit:
+    """An ``on_commit`` receiver that records, for each call, the tables it reads.
+
+    ``events`` is shared with the scenario, so the order of the call and the
+    scenario's own steps shows when it ran.
+    """
+
+    def __init__(self, db: Any, events: list[Any]) -> None:
+        self.db = db
+        self.events = events
+
+    async def __call__(self, sender: Any, **kwargs: Any) -> None:
+        self.events.append(("on_commit", await read_tables(self.db)))
+
+
 def run_fault_case(
     db: TestDatabase, case: Case, in_transaction: bool, error: str, style: str
 ) -> None:
-    """One cell of the matrix: run the operation, check the error and every row."""
+    """One cell of the matrix: run the operation, check the error and every row.
+
+    And that the ``on_commit`` receiver ran once, after the commit, if and
+    only if the write is committed.
+    """
     if in_transaction and error != "none":
         skip_unless_transactions_roll_back(db)
     m = declare_music(db)
     raised = ERRORS[error]
     faulty = faulty_receiver(raised, style)
     after: list[str] = []
+    events: list[Any] = []
+    after_commit = AfterCommit(db, events)
 
     async def bystander(sender: Any, **kwargs: Any) -> None:
         # Connected after the faulty receiver: a raising receiver never stops
@@ -326,14 +359,18 @@ def run_fault_case(
             async with db.database.transaction():
                 await m.Cover(title=IN_TRANSACTION_MARK[1]).save()
                 await case.run(m)
+                events.append("operation returned")
+            events.append("transaction closed")
         else:
             await case.run(m)
+            events.append("operation returned")
 
     async def scenario() -> Tables:
         await load_baseline(m)
         assert await read_tables(db) == BASELINE
         case.signal.connect(faulty, sender=m.Album)
         case.signal.connect(bystander, sender=m.Album)
+        case.signal.connect(after_commit, sender=m.Album, on_commit=True)
         try:
             if raised is None:
                 await operate()
@@ -344,10 +381,21 @@ def run_fault_case(
         finally:
             case.signal.disconnect(faulty, sender=m.Album)
             case.signal.disconnect(bystander, sender=m.Album)
+            case.signal.disconnect(after_commit, sender=m.Album)
         assert after == [case.signal_name]
         return await read_tables(db)
 
-    assert db.run(scenario) == expected_tables(case, in_transaction, error)
+    expected = expected_tables(case, in_transaction, error)
+    assert db.run(scenario) == expected
+    heard = (
+        [("on_commit", expected)] if is_committed(case, in_transaction, error) else []
+    )
+    if error != "none":
+        assert events == heard
+    elif in_transaction:
+        assert events == ["operation returned", *heard, "transaction closed"]
+    else:
+        assert events == [*heard, "operation returned"]
 
 
 # Cancellation of a running operation ------------------------------------------
@@ -363,7 +411,8 @@ def run_cancelled_save(
     cancel every receiver (their ``finally`` blocks run), leave no task
     behind, and write nothing if the receivers were ``pre_save`` ones (for
     ``post_save`` the row was written before the send and stays, unless the
-    cancellation leaves a transaction, which then rolls back).
+    cancellation leaves a transaction, which then rolls back). An
+    ``on_commit`` receiver runs, seeing the row, if and only if it stays.
     """
     if in_transaction:
         skip_unless_transactions_roll_back(db)
@@ -384,6 +433,8 @@ def run_cancelled_save(
         return receive
 
     receivers = [blocking(label) for label in ("first", "second", "third")]
+    events: list[Any] = []
+    after_commit = AfterCommit(db, events)
 
     async def operate() -> None:
         if in_transaction:
@@ -398,6 +449,7 @@ def run_cancelled_save(
         await load_baseline(m)
         for each in receivers:
             signal.connect(each, sender=m.Album)
+        signal.connect(after_commit, sender=m.Album, on_commit=True)
         try:
             task = asyncio.ensure_future(operate())
             while len(started) < len(receivers):
@@ -410,6 +462,7 @@ def run_cancelled_save(
         finally:
             for each in receivers:
                 signal.disconnect(each, sender=m.Album)
+            signal.disconnect(after_commit, sender=m.Album)
         return await read_tables(db), left
 
     tables, left = db.run(scenario)
@@ -417,8 +470,10 @@ def run_cancelled_save(
     assert sorted(started) == sorted(finished) == ["first", "second", "third"]
     if signal_name == "pre_save" or in_transaction:
         assert tables == BASELINE
+        assert events == []
     else:
         assert tables == SAVED
+        assert events == [("on_commit", SAVED)]
 
 
 # All eleven signals, once each ---------------------------------------------

@@ -161,6 +161,42 @@ def test_bad_receivers_are_rejected_by_every_connection_path(
     assert_intact(db, music, heard)
 
 
+ON_COMMIT_PATHS: list[tuple[str, Callable[[Any, Any], Any]]] = [
+    ("django-style", lambda m, v: post_save.connect(good, m.Album, on_commit=v)),
+    (
+        "dispatch-receiver",
+        lambda m, v: dispatch.receiver(post_save, sender=m.Album, on_commit=v)(good),
+    ),
+    ("ormar-style-decorator", lambda m, v: post_save(m.Album, on_commit=v)(good)),
+    ("ormar-style-every-model", lambda m, v: post_save(on_commit=v)(good)),
+    (
+        "emitter-view",
+        lambda m, v: signals_of(m.Album).post_save.connect(good, on_commit=v),
+    ),
+    (
+        "custom-signal",
+        lambda m, v: signals_of(m.Album).custom.connect(good, on_commit=v),
+    ),
+]
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None], ids=repr)
+@pytest.mark.parametrize(
+    "connect", [pytest.param(c, id=id_) for id_, c in ON_COMMIT_PATHS]
+)
+def test_a_non_bool_on_commit_is_rejected_by_every_connection_path(
+    db: Any, music: Any, heard: list[tuple[str, str]], connect: Any, value: Any
+) -> None:
+    with pytest.raises(SignalDefinitionError) as caught:
+        connect(music, value)
+    assert isinstance(caught.value, ormar.exceptions.SignalDefinitionError)
+    assert f"on_commit must be True or False, got {value!r}" in str(caught.value)
+    assert "good" in str(caught.value)
+    assert good not in post_save.receivers_for(music.Album)
+    assert good not in signals_of(music.Album).custom.receivers_for(music.Album)
+    assert_intact(db, music, heard)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "names"),
     [

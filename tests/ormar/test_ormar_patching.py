@@ -7,11 +7,17 @@ from typing import Any
 import ormar
 import pytest
 from ormar.signals import SignalEmitter as OrmarSignalEmitter
-from ormar_models import TestDatabase, declare_music, signals_of
+from ormar_models import DatabaseConnection, TestDatabase, declare_music, signals_of
 
+import dispatch
 from ormar_integration import compat, install, is_installed, pre_save, uninstall
 from ormar_integration.emitter import ModelEmitter
 from ormar_integration.patching import PATCHES
+
+if DatabaseConnection is None:
+    import databases.core
+else:
+    import ormar.databases.transaction
 
 
 def current_attributes() -> list[Any]:
@@ -72,7 +78,38 @@ def test_patches_name_every_replaced_attribute():
     assert ("RelationProxy", "remove") in names
     hook = (compat.METACLASS_MODULE.__name__, compat.SIGNAL_REGISTRATION_HOOK)
     assert hook in names  # where ormar gives each new model its emitter
-    assert len(PATCHES) == 9 + 1  # the nine methods above and that hook
+    # Where transactions begin and end (commit scopes): databases' start,
+    # commit and rollback, or ormar's own transaction as a context manager.
+    if DatabaseConnection is None:
+        transaction_methods = {"start", "commit", "rollback"}
+        assert compat.TRANSACTION is databases.core.Transaction
+    else:
+        transaction_methods = {"__aenter__", "__aexit__"}
+        assert compat.TRANSACTION is ormar.databases.transaction.Transaction
+    for name in transaction_methods:
+        assert ("Transaction", name) in names
+    # the nine methods above, that hook, and the transaction methods
+    assert len(PATCHES) == 9 + 1 + len(transaction_methods)
+
+
+def test_uninstall_restores_transactions_that_open_no_commit_scope(db, uninstalled):
+    heard: list[str] = []
+
+    async def scenario():
+        async with db.database.transaction():
+            dispatch.on_commit(heard.append, "uninstalled")
+            heard.append("inside")
+        install()
+        try:
+            async with db.database.transaction():
+                dispatch.on_commit(heard.append, "installed")
+                heard.append("inside")
+        finally:
+            uninstall()
+
+    db.run(scenario)
+    # Uninstalled, no scope is open: on_commit calls at once.
+    assert heard == ["uninstalled", "inside", "inside", "installed"]
 
 
 def test_uninstalled_ormar_sends_natively_and_dispatch_receivers_are_silent(
