@@ -143,8 +143,11 @@ def test_remote_receivers_get_the_rebuilt_instance_and_arguments(pg_db):
             album = await m.Album(name="Kind of", cover=cover, play_count=3).save()
             genre = await m.Genre(name="Jazz").save()
             await album.genres.add(genre, note="modal")
-            album.play_count = 4
-            await m.Album.objects.bulk_update([album])
+            # Track, not Album: ormar 0.12's bulk_update fails on PostgreSQL
+            # for a model with a many-to-many field.
+            track = await m.Track(title="So What", album=album).save()
+            track.title = "Blue in Green"
+            await m.Track.objects.bulk_update([track])
             await until(lambda: "post_bulk_update" in heard.labels(), "the bulk update")
         saves = [kw for label, kw in heard.events if label == "post_save"]
         album_save = next(kw for kw in saves if kw["sender"] is m.Album)
@@ -170,8 +173,9 @@ def test_remote_receivers_get_the_rebuilt_instance_and_arguments(pg_db):
             {"note": "modal"},
         )
         (bulk,) = [kw for label, kw in heard.events if label == "post_bulk_update"]
-        assert [(each.pk, each.play_count) for each in bulk["instances"]] == [
-            (album.pk, 4)
+        assert bulk["sender"] is m.Track
+        assert [(each.pk, each.title, each.album.pk) for each in bulk["instances"]] == [
+            (track.pk, "Blue in Green", album.pk)
         ]
 
     pg_db.run(scenario)
