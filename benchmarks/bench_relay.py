@@ -238,7 +238,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=2000)
-    parser.add_argument("--paced", type=int, default=400)
+    parser.add_argument("--paced", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     options = parser.parse_args()
     with running_server() as server:
