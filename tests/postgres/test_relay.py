@@ -25,7 +25,7 @@ from ormar_integration import (
     pre_save,
 )
 from ormar_integration.relay import PostgresRelay, RelayConnectionError
-from ormar_integration.relay_events import MAX_PAYLOAD_BYTES
+from ormar_integration.relay_events import MAX_PAYLOAD_BYTES, encode_event
 from ormar_integration.relay_listener import backoff_delays
 
 from .pg_models import PgDatabase
@@ -489,3 +489,33 @@ def test_outside_a_transaction_a_failed_write_publishes_nothing(pg_db):
         assert heard.names("pre_save") == ["first", "second"]
 
     pg_db.run(scenario)
+
+
+def test_payloads_that_cannot_be_rebuilt_are_logged_and_skipped(pg_db, caplog):
+    m = declare_models(pg_db)
+    unknown_model = encode_event("post_save", m.Album, {}).replace(
+        "ormar_models:Album", "nowhere:Gone"
+    )
+
+    async def scenario() -> None:
+        relay, heard = listening_relay(pg_db, m)
+        async with relay:
+            connection = await asyncpg.connect(pg_db.url)
+            try:
+                for payload in ("not json", '{"v": 99}', unknown_model):
+                    await connection.execute(
+                        "SELECT pg_notify($1, $2)", relay.channel, payload
+                    )
+            finally:
+                await connection.close()
+            await m.Album(name="after").save()
+            await until(lambda: heard.names("post_save") == ["after"], "the event")
+
+    with caplog.at_level(logging.ERROR, logger="ormar_integration.relay"):
+        pg_db.run(scenario)
+    skipped = [
+        r.getMessage() for r in caplog.records if "skipped an event" in r.getMessage()
+    ]
+    assert len(skipped) == 3
+    assert "not an ormar-signals event: 'not json'" in skipped[0]
+    assert "no ormar model named 'nowhere:Gone'" in skipped[2]
