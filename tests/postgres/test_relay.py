@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+from signal import SIGCONT, SIGSTOP
 from typing import Any
 
 import asyncpg
@@ -519,3 +521,25 @@ def test_payloads_that_cannot_be_rebuilt_are_logged_and_skipped(pg_db, caplog):
     assert len(skipped) == 3
     assert "not an ormar-signals event: 'not json'" in skipped[0]
     assert "no ormar model named 'nowhere:Gone'" in skipped[2]
+
+
+def test_a_connection_that_stops_answering_is_replaced(pg_db):
+    """No FIN, no error: the server process just stops (SIGSTOP). The
+    keep-alive query times out, the relay reconnects and sends ``gap``."""
+    m = declare_models(pg_db)
+
+    async def scenario() -> None:
+        relay, heard = listening_relay(pg_db, m, keepalive=0.2)
+        async with relay:
+            (stalled,) = await listening_backends(pg_db.url)
+            os.kill(stalled, SIGSTOP)
+            try:
+                await until(lambda: "gap" in heard.labels(), "the gap")
+            finally:
+                os.kill(stalled, SIGCONT)
+            await m.Album(name="after").save()
+            await until(lambda: "after" in heard.names("post_save"), "the event")
+            assert stalled not in await listening_backends(pg_db.url)
+        assert heard.labels() == ["gap", "post_save"]
+
+    pg_db.run(scenario)
