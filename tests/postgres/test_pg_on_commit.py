@@ -43,11 +43,6 @@ def test_released_savepoint_in_a_rolled_back_transaction(pg_db):
     run_outer_rollback(pg_db)
 
 
-@pytest.mark.skipif(
-    DatabaseConnection is None,
-    reason="databases' Transaction.commit never releases its connection when "
-    "COMMIT raises, so disconnecting the asyncpg pool afterwards waits forever",
-)
 def test_failed_commit_is_a_rollback(pg_db):
     run_failed_commit(pg_db)
 
