@@ -24,7 +24,7 @@ from commit_scenarios import (  # isort: skip  (on the path pg_models adds)
     run_outer_rollback,
     run_savepoints,
 )
-from ormar_models import DatabaseConnection, declare_music  # isort: skip
+from ormar_models import declare_music  # isort: skip
 from ormar_integration import post_save, post_update  # isort: skip
 
 TASKS = 200
