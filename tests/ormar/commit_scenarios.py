@@ -124,12 +124,18 @@ def run_failed_commit(db: TestDatabase) -> None:
             "CREATE TABLE notes (id INTEGER PRIMARY KEY, album INTEGER "
             "REFERENCES albums (id) DEFERRABLE INITIALLY DEFERRED)",
         )
+        transaction = db.database.transaction()
         with pytest.raises(Exception) as caught:
-            async with db.database.transaction():
+            async with transaction:
                 await m.Album(name="doomed").save()
                 await execute_sql(db, "INSERT INTO notes (id, album) VALUES (1, 99)")
                 events.append("block done")
         assert "foreign key" in str(caught.value).lower()
+        if DatabaseConnection is None:
+            # databases' Transaction.commit gives its connection back only
+            # once COMMIT succeeded: give it back here, or the connection,
+            # and the process with it, never ends.
+            await transaction._connection.__aexit__()
         events.append(("albums", (await read_tables(db))["albums"]))
 
     if DatabaseConnection is None and getattr(db, "fetch_rows", None) is None:

@@ -26,7 +26,15 @@ from fault_scenarios import read_tables, skip_unless_transactions_roll_back  # n
 from ormar_models import DatabaseConnection, TestDatabase, declare_music, signals_of  # noqa: E402
 
 import dispatch  # noqa: E402
-from ormar_integration import post_save, post_update, pre_save  # noqa: E402
+from ormar_integration import (  # noqa: E402
+    post_bulk_create,
+    post_queryset_delete,
+    post_queryset_update,
+    post_save,
+    post_update,
+    pre_queryset_delete,
+    pre_save,
+)
 
 needs_databases = pytest.mark.skipif(
     DatabaseConnection is not None,
@@ -223,3 +231,64 @@ def test_force_rollback_database_never_runs_the_queue(db):
     assert heard == [] and direct == []
     # The connection of the global transaction rolled everything back.
     assert asyncio.run(read_tables(db))["albums"] == []
+
+
+def test_bulk_and_queryset_signals_wait_for_the_commit(db):
+    """The six bulk signals take on_commit=True; each write is a scope of its own."""
+    skip_unless_transactions_roll_back(db)
+    m = declare_music(db)
+    heard: list[tuple[str, list[str]]] = []
+
+    async def receive(signal, sender, instances, **kwargs):
+        heard.append((signal.name, sorted(each.name for each in instances)))
+
+    async def refuse(sender, queryset, **kwargs):
+        raise Rolled
+
+    async def before_delete(sender, queryset, **kwargs):
+        heard.append(
+            ("pre_queryset_delete", [album.name for album in await queryset.all()])
+        )
+
+    bulk = (post_bulk_create, post_queryset_update, post_queryset_delete)
+    for signal in bulk:
+        signal.connect(receive, sender=m.Album, on_commit=True)
+    # Queued by the refused delete too, and dropped with it.
+    pre_queryset_delete.connect(before_delete, sender=m.Album, on_commit=True)
+
+    async def scenario():
+        try:
+            async with db.database.transaction():
+                await m.Album.objects.bulk_create(
+                    [m.Album(name="a"), m.Album(name="b")]
+                )
+                await m.Album.objects.filter(name="a").update(play_count=3)
+                assert heard == []
+            with pytest.raises(Rolled):
+                async with db.database.transaction():
+                    await m.Album.objects.bulk_create([m.Album(name="c")])
+                    raise Rolled
+            pre_queryset_delete.connect(refuse, sender=m.Album)
+            async with db.database.transaction():
+                with pytest.raises(Rolled):
+                    await m.Album.objects.filter(name="a").delete()
+                pre_queryset_delete.disconnect(refuse, sender=m.Album)
+                await m.Album.objects.filter(name="b").delete()
+        finally:
+            pre_queryset_delete.disconnect(refuse, sender=m.Album)
+            pre_queryset_delete.disconnect(before_delete, sender=m.Album)
+            for signal in bulk:
+                signal.disconnect(receive, sender=m.Album)
+
+    db.run(scenario)
+    assert heard == [
+        ("post_bulk_create", ["a", "b"]),
+        ("post_queryset_update", ["a"]),
+        ("pre_queryset_delete", []),  # after the commit, "b" is gone
+        ("post_queryset_delete", ["b"]),
+    ]
+    assert [name for _, name, _ in read_tables_now(db)] == ["a"]
+
+
+def read_tables_now(db: TestDatabase) -> list[Any]:
+    return db.run(lambda: read_tables(db))["albums"]

@@ -24,7 +24,7 @@ from commit_scenarios import (  # isort: skip  (on the path pg_models adds)
     run_outer_rollback,
     run_savepoints,
 )
-from ormar_models import DatabaseConnection, declare_music  # isort: skip
+from ormar_models import declare_music  # isort: skip
 from ormar_integration import post_save, post_update  # isort: skip
 
 TASKS = 200
@@ -43,11 +43,6 @@ def test_released_savepoint_in_a_rolled_back_transaction(pg_db):
     run_outer_rollback(pg_db)
 
 
-@pytest.mark.skipif(
-    DatabaseConnection is None,
-    reason="databases' Transaction.commit never releases its connection when "
-    "COMMIT raises, so disconnecting the asyncpg pool afterwards waits forever",
-)
 def test_failed_commit_is_a_rollback(pg_db):
     run_failed_commit(pg_db)
 
