@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
 import dispatch
 from ormar_integration import (
@@ -541,5 +542,51 @@ def test_a_connection_that_stops_answering_is_replaced(pg_db):
             await until(lambda: "after" in heard.names("post_save"), "the event")
             assert stalled not in await listening_backends(pg_db.url)
         assert heard.labels() == ["gap", "post_save"]
+
+    pg_db.run(scenario)
+
+
+def test_in_a_transaction_the_notify_goes_with_the_commit(pg_db):
+    """Sent on the transaction's own connection, before COMMIT: PostgreSQL
+    names the backend that sent a notification, and it is the one that wrote
+    the row; and it is heard before anything queued for after the commit
+    runs, so it was not published after the COMMIT."""
+    m = declare_models(pg_db)
+
+    async def backend_pid() -> int:
+        database = pg_db.database
+        if hasattr(database, "get_query_executor"):  # ormar 0.22+
+            async with database.get_query_executor() as executor:
+                return int(await executor.fetch_val(text("SELECT pg_backend_pid()")))
+        return int(await database.fetch_val("SELECT pg_backend_pid()"))
+
+    async def scenario() -> None:
+        relay = PostgresRelay(pg_db.url)
+        relay.forward(post_save, sender=m.Album)
+        senders: list[int] = []
+        heard_before_after_commit_calls: list[bool] = []
+
+        async def first_after_commit() -> None:
+            try:
+                await until(lambda: bool(senders), "the notification", timeout=5)
+            except AssertionError:
+                heard_before_after_commit_calls.append(False)
+            else:
+                heard_before_after_commit_calls.append(True)
+
+        listener = await asyncpg.connect(pg_db.url)
+        try:
+            await listener.add_listener(
+                relay.channel, lambda _c, pid, _channel, _payload: senders.append(pid)
+            )
+            async with pg_db.database.transaction():
+                dispatch.on_commit(first_after_commit)
+                writer = await backend_pid()
+                await m.Album(name="in a transaction").save()
+            await until(lambda: len(senders) == 1, "the notification")
+        finally:
+            await listener.close()
+        assert senders == [writer]
+        assert heard_before_after_commit_calls == [True]
 
     pg_db.run(scenario)
