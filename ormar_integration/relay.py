@@ -119,6 +119,8 @@ class PostgresRelay:
         self._uid = uuid.uuid4().hex
         self._models = ModelRegistry()
         self._remotes: dict[str, _RemoteSignal] = {}
+        # signal -> the senders forwarded for it (None: every model)
+        self._forwarded: dict[dispatch.Signal, set[type | None]] = {}
         self._listener: Listener | None = None
 
     def __repr__(self) -> str:
@@ -129,8 +131,10 @@ class PostgresRelay:
     def forward(self, signal: dispatch.Signal, sender: type | None = None) -> None:
         """Publishes ``signal``'s sends from ``sender`` (``None``: every model).
 
-        Holds as long as the relay exists; forwarding the same pair again is
-        a no-op. Sends whose sender is not an ormar model are not published.
+        Holds as long as the relay exists. Forwarding the same pair again,
+        or a model whose signal is already forwarded for every model, is a
+        no-op: each send is published once. Sends whose sender is not an
+        ormar model are not published.
         """
         if not isinstance(signal, dispatch.Signal) or not signal.name:
             raise TypeError(
@@ -143,12 +147,18 @@ class PostgresRelay:
                     f"or None, got {sender!r}"
                 )
             self._models.remember(sender)
-        signal.connect(
-            self._publish,
-            sender=sender,
-            weak=True,
-            dispatch_uid=("ormar_integration.relay", self._uid),
-        )
+        senders = self._forwarded.setdefault(signal, set())
+        if None in senders or sender in senders:
+            return
+        uid = ("ormar_integration.relay", self._uid)
+        if sender is None:
+            # A send reaches every matching registration: one per sender
+            # besides the every-model one would publish it twice.
+            for each in senders:
+                signal.disconnect(sender=each, dispatch_uid=uid)
+            senders.clear()
+        senders.add(sender)
+        signal.connect(self._publish, sender=sender, weak=True, dispatch_uid=uid)
 
     async def _publish(
         self, signal: dispatch.Signal, sender: Any, **named: Any

@@ -590,3 +590,24 @@ def test_in_a_transaction_the_notify_goes_with_the_commit(pg_db):
         assert heard_before_after_commit_calls == [True]
 
     pg_db.run(scenario)
+
+
+def test_a_send_forwarded_for_its_model_and_for_every_model_is_published_once(
+    pg_db,
+):
+    m = declare_models(pg_db)
+
+    async def scenario() -> None:
+        relay = PostgresRelay(pg_db.url)
+        heard = Heard()
+        relay.forward(post_save, sender=m.Album)
+        relay.forward(post_save)
+        relay.forward(post_save, sender=m.Album)
+        relay.remote(post_save).connect(heard.receiver("post_save"), sender=m.Album)
+        async with relay:
+            await m.Album(name="once").save()
+            await m.Album(name="marker").save()
+            await until(lambda: "marker" in heard.names("post_save"), "the marker")
+        assert heard.names("post_save") == ["once", "marker"]
+
+    pg_db.run(scenario)
