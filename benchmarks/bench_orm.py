@@ -18,32 +18,37 @@ targets are stated in):
   (``pre_save(Model)(receiver)``, the ormar-style decorator).
 
 Every operation runs inside one transaction per chunk on a SQLite file, rolled
-back at the end of the chunk so the table never grows.
+back at the end of the chunk so the table never grows. The states take turns
+in chunks, in an order that rotates each round, so drift of a shared machine
+hits them alike. Before timing, each state is checked to call the receiver
+exactly as often as it should (4 times per create + update pair, or never).
 
 After commit: a second table times ``create`` inside a transaction of its own
 that commits, with the integration installed and one ``post_save`` receiver
 for the model, connected ordinarily (``receiver``) or with ``on_commit=True``
 (``on_commit receiver``, which runs after the COMMIT); the ratio is the
-second over the first. The rows are deleted after each chunk, untimed. The states take turns
-in chunks, in an order that rotates each round, so drift of a shared machine
-hits them alike. Before timing, each state is checked to call the receiver
-exactly as often as it should (4 times per create + update pair, or never).
+second over the first. The rows are deleted after each chunk, untimed.
 
-The second table times ``QuerySet.bulk_create`` of 100 rows, then ``update``
+The bulk table times ``QuerySet.bulk_create`` of 100 rows, then ``update``
 and ``delete`` of those 100 rows by filter, in the states ``plain``,
 ``integration`` (no receivers), ``bulk receivers`` (one receiver on each of
 ``post_bulk_create``, ``post_queryset_update`` and ``post_queryset_delete``:
 the rows come from ``RETURNING``) and ``bulk receivers, read back`` (the same,
 with the rows read in the write's transaction, the way taken where
 ``RETURNING`` is not available).
+
+``--postgres`` runs the same on a throw-away PostgreSQL server
+(``tests/postgres/server.py``; needs asyncpg and PostgreSQL's binaries).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 from importlib.metadata import version
@@ -62,8 +67,10 @@ INTEGRATION_RECEIVER = "integration receiver"
 STATES = (PLAIN, INTEGRATION, NATIVE_RECEIVER, INTEGRATION_RECEIVER)
 SIGNAL_NAMES = ("pre_save", "post_save", "pre_update", "post_update")
 
-database_dir = tempfile.mkdtemp(prefix="bench_orm_")
-DATABASE_URL = f"sqlite+aiosqlite:///{database_dir}/bench.sqlite"
+# --postgres runs this script again with the server's URL here.
+DATABASE_URL = os.environ.get("BENCH_ORM_DATABASE_URL") or (
+    f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='bench_orm_')}/bench.sqlite"
+)
 base_config = ormar.OrmarConfig(
     database=ormar.DatabaseConnection(DATABASE_URL),
     metadata=sqlalchemy.MetaData(),
@@ -477,14 +484,22 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="single: create / update only; bulk: the bulk writes only",
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="on a throw-away PostgreSQL server instead of a SQLite file",
+    )
     args = parser.parse_args(argv)
+    if args.postgres:
+        given = sys.argv[1:] if argv is None else argv
+        return on_postgres([each for each in given if each != "--postgres"])
     rounds, size = (3, 10) if args.quick else (args.rounds, args.chunk)
     states = [
         s
         for s in STATES
         if ormar_integration is not None or s in (PLAIN, NATIVE_RECEIVER)
     ]
-    report = ""
+    report = f"Database: {DATABASE_URL.split('://')[0]}\n\n"
     if args.part != "bulk":
         samples = asyncio.run(run(rounds, size, states))
         report = render(samples, rounds, size)
@@ -493,9 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part != "single" and ormar_integration is not None:
         bulk_size = max(1, size // 10)
         bulk_samples = asyncio.run(run_bulk(rounds, bulk_size))
-        report += ("\n" if report else "") + render_bulk(
-            bulk_samples, rounds, bulk_size
-        )
+        report += "\n" + render_bulk(bulk_samples, rounds, bulk_size)
     print(report)
     if args.out:
         path = args.out.with_name(args.out.stem + "_orm.md")
@@ -503,6 +516,17 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(report)
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def on_postgres(argv: list[str]) -> int:
+    """Runs this script again with ``argv``, on a server of its own."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "postgres"))
+    from server import running_server
+
+    with running_server() as server:
+        url = server.url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        env = {**os.environ, "BENCH_ORM_DATABASE_URL": url}
+        return subprocess.run([sys.executable, __file__, *argv], env=env).returncode
 
 
 if __name__ == "__main__":
