@@ -71,6 +71,8 @@ SIGNAL_NAMES = ("pre_save", "post_save", "pre_update", "post_update")
 DATABASE_URL = os.environ.get("BENCH_ORM_DATABASE_URL") or (
     f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='bench_orm_')}/bench.sqlite"
 )
+DRIVER = DATABASE_URL.split("://")[0].split("+")[-1]
+"""The database driver package: aiosqlite, or asyncpg with ``--postgres``."""
 base_config = ormar.OrmarConfig(
     database=ormar.DatabaseConnection(DATABASE_URL),
     metadata=sqlalchemy.MetaData(),
@@ -285,7 +287,7 @@ def render(samples: Samples, rounds: int, size: int) -> str:
         f"### ormar create / update, Python {platform.python_version()}",
         "",
         f"- {platform.platform()}; ormar {version('ormar')}, SQLAlchemy {version('sqlalchemy')}, "
-        f"aiosqlite {version('aiosqlite')}",
+        f"{DRIVER} {version(DRIVER)}",
         f"- {rounds} rounds x {size} creates + {size} updates per state, "
         "in one rolled-back transaction per chunk",
         "",
@@ -434,7 +436,7 @@ def render_bulk(samples: BulkSamples, rounds: int, size: int) -> str:
         f"Python {platform.python_version()}",
         "",
         f"- {platform.platform()}; ormar {version('ormar')}, SQLAlchemy "
-        f"{version('sqlalchemy')}, aiosqlite {version('aiosqlite')}",
+        f"{version('sqlalchemy')}, {DRIVER} {version(DRIVER)}",
         f"- {rounds} rounds x {size} of each write per state, in one rolled-back "
         "transaction per chunk; ratio as above",
         "",
@@ -499,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in STATES
         if ormar_integration is not None or s in (PLAIN, NATIVE_RECEIVER)
     ]
-    report = f"Database: {DATABASE_URL.split('://')[0]}\n\n"
+    report = ""
     if args.part != "bulk":
         samples = asyncio.run(run(rounds, size, states))
         report = render(samples, rounds, size)
