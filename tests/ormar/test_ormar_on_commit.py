@@ -26,6 +26,7 @@ from fault_scenarios import read_tables, skip_unless_transactions_roll_back  # n
 from ormar_models import DatabaseConnection, TestDatabase, declare_music, signals_of  # noqa: E402
 
 import dispatch  # noqa: E402
+from dispatch.testing import capture_on_commit  # noqa: E402
 from ormar_integration import (  # noqa: E402
     post_bulk_create,
     post_queryset_delete,
@@ -230,6 +231,48 @@ def test_force_rollback_database_never_runs_the_queue(db):
     assert names[:3] == ["plain", "in a transaction", "in a savepoint"]
     assert heard == [] and direct == []
     # The connection of the global transaction rolled everything back.
+    assert asyncio.run(read_tables(db))["albums"] == []
+
+
+def test_capture_on_commit_in_a_force_rollback_database(db):
+    """contract section 5: capture_on_commit lists, and with execute=True runs, what it drops."""
+    force_rollback_database(db)
+    m = declare_music(db)
+    heard: list[str] = []
+
+    async def receive(sender, instance, **kwargs):
+        heard.append(instance.name)
+
+    async def refuse(sender, instance, **kwargs):
+        if instance.name == "refused":
+            raise Rolled
+
+    post_save.connect(receive, sender=m.Album, on_commit=True)
+    pre_save.connect(refuse, sender=m.Album)
+
+    async def scenario():
+        try:
+            async with capture_on_commit() as listed:
+                await m.Album(name="listed").save()
+            assert [call.kwargs["instance"].name for call in listed] == ["listed"]
+            assert [call.signal for call in listed] == [post_save]
+            assert heard == []
+            async with capture_on_commit(execute=True) as ran:
+                await m.Album(name="run").save()
+                with pytest.raises(Rolled):
+                    await m.Album(name="refused").save()
+                async with db.database.transaction():
+                    await m.Album(name="in a transaction").save()
+                    async with db.database.transaction():
+                        await m.Album(name="in a savepoint").save()
+                assert heard == []
+            assert [call.func for call in ran] == [receive] * 3
+            assert heard == ["run", "in a transaction", "in a savepoint"]
+        finally:
+            post_save.disconnect(receive, sender=m.Album)
+            pre_save.disconnect(refuse, sender=m.Album)
+
+    db.run(scenario)
     assert asyncio.run(read_tables(db))["albums"] == []
 
 
