@@ -1,13 +1,14 @@
 """Drives examples/fastapi_app.py through httpx and checks what its receivers did."""
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, AsyncIterator
 
 import httpx
 import pytest
@@ -27,16 +28,23 @@ def load_app(database: Path) -> ModuleType:
     return module
 
 
+@contextlib.asynccontextmanager
+async def running(example: ModuleType) -> AsyncIterator[httpx.AsyncClient]:
+    """The example app through its lifespan, and a client talking to it."""
+    transport = httpx.ASGITransport(app=example.app)
+    async with example.lifespan(example.app), httpx.AsyncClient(
+        transport=transport, base_url="http://test"
+    ) as client:
+        yield client
+
+
 def test_requests_leave_one_audit_row_per_change_and_fresh_pages(
     tmp_path: Path,
 ) -> None:
     example = load_app(tmp_path / "albums.sqlite")
 
     async def scenario() -> Any:
-        transport = httpx.ASGITransport(app=example.app)
-        async with example.lifespan(example.app), httpx.AsyncClient(
-            transport=transport, base_url="http://test"
-        ) as client:
+        async with running(example) as client:
             created = (await client.post("/albums", json={"name": "Venice"})).json()
             album_id = created["id"]
             first_read = (await client.get(f"/albums/{album_id}")).json()
@@ -72,10 +80,7 @@ def test_welcome_mail_only_for_a_committed_signup(
     example = load_app(tmp_path / "albums.sqlite")
 
     async def scenario() -> Any:
-        transport = httpx.ASGITransport(app=example.app)
-        async with example.lifespan(example.app), httpx.AsyncClient(
-            transport=transport, base_url="http://test"
-        ) as client:
+        async with running(example) as client:
             album = (await client.post("/albums", json={"name": "Venice"})).json()
             kept = await client.post(
                 "/members",

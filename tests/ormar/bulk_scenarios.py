@@ -18,11 +18,10 @@ import ormar
 import pytest
 from fault_scenarios import (
     BASELINE,
-    ERRORS,
-    STYLES,
     Case,
     changed,
     load_baseline,
+    matrix,
     read_tables,
 )
 from ormar_models import DatabaseConnection, TestDatabase, declare_music
@@ -611,16 +610,8 @@ CASES = [
 ]
 assert {case.signal_name for case in CASES} == set(SIX)
 
-MATRIX = [
-    pytest.param(
-        case, in_transaction, error, style, id=f"{case.id}-{where}-{error}-{style}"
-    )
-    for case in CASES
-    for in_transaction, where in ((False, "autocommit"), (True, "transaction"))
-    for error in ERRORS
-    for style in (STYLES if error != "none" else ("async",))
-]
-"""(case, in a transaction, error kind, receiver style), as ``fault_scenarios.MATRIX``."""
+MATRIX = matrix(CASES)
+"""Every combination, as ``fault_scenarios.MATRIX``."""
 
 
 # Zero cost when unused: the very same statements ---------------------------------

@@ -262,16 +262,21 @@ assert {case.signal_name for case in CASES} == set(SIGNALS)
 ERRORS = {"none": None, "error": Boom, "cancelled": asyncio.CancelledError}
 STYLES = ("sync", "async", "async-suspending")
 
-MATRIX = [
-    pytest.param(
-        case, in_transaction, error, style, id=f"{case.id}-{where}-{error}-{style}"
-    )
-    for case in CASES
-    for in_transaction, where in ((False, "autocommit"), (True, "transaction"))
-    for error in ERRORS
-    for style in (STYLES if error != "none" else ("async",))
-]
-"""(case, in a transaction, error kind, receiver style): every combination."""
+
+def matrix(cases: list[Any]) -> list[Any]:
+    """(case, in a transaction, error kind, receiver style): every combination."""
+    return [
+        pytest.param(
+            case, in_transaction, error, style, id=f"{case.id}-{where}-{error}-{style}"
+        )
+        for case in cases
+        for in_transaction, where in ((False, "autocommit"), (True, "transaction"))
+        for error in ERRORS
+        for style in (STYLES if error != "none" else ("async",))
+    ]
+
+
+MATRIX = matrix(CASES)
 
 
 def faulty_receiver(error: type[BaseException] | None, style: str) -> Any:
